@@ -1,0 +1,449 @@
+"""monitor.toml → a frozen, typed :class:`Config`. The only loader of the configuration.
+
+Values come out final: durations as ``timedelta``, the timezone as ``ZoneInfo``, paths resolved
+against the file's directory, per-source defaults from ``[monitor]`` filled in. Unknown keys and
+wrong types are errors; every problem in the file is reported in one go, each with its key path::
+
+    monitor.toml: source[3] "EU Delegation": evry: unknown key (did you mean "every"?)
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from monitor.errors import ConfigError
+
+T = TypeVar("T")
+
+SourceKind = Literal["auto", "feed", "page", "sitemap"]
+SOURCE_KINDS: tuple[str, ...] = ("auto", "feed", "page", "sitemap")
+SECURITY: tuple[str, ...] = ("none", "starttls", "tls")
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"30m"``, ``"1h30m"``, ``"45s"``, ``"7d"``, ``"0"`` → a timedelta; ValueError otherwise."""
+    text = text.strip()
+    if text == "0":
+        return timedelta(0)
+    pos, seconds = 0, 0.0
+    for found in _DURATION.finditer(text):
+        if text[pos : found.start()].strip():
+            break
+        seconds += float(found.group(1)) * _UNITS[found.group(2).lower()]
+        pos = found.end()
+    if pos == 0 or text[pos:].strip():
+        raise ValueError(f'expected a duration such as "30s", "15m", "2h" or "7d"; got "{text}"')
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    """The ``[monitor]`` table."""
+
+    state_dir: Path
+    rules_dir: Path
+    templates_dir: Path
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    #: Items older than this are remembered, not fetched; None means no limit.
+    max_age: timedelta | None = timedelta(days=30)
+    shutdown_timeout: timedelta = timedelta(seconds=30)
+    user_agent: str = "press-monitor/0.1 (+https://github.com/press-monitor/press-monitor)"
+    #: Requests in flight at once, over all sources.
+    concurrency: int = 16
+    #: Seconds a whole request may take.
+    timeout: float = 30.0
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "monitor.db"
+
+    @property
+    def feeds_dir(self) -> Path:
+        return self.state_dir / "feeds"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.state_dir / "outbox"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One ``[[source]]`` table, with the ``[monitor]`` defaults filled in."""
+
+    name: str
+    url: str
+    kind: SourceKind = "auto"
+    every: timedelta = timedelta(minutes=30)
+    #: Older dated items are remembered, not fetched or alerted; None means no limit.
+    max_age: timedelta | None = timedelta(days=30)
+    #: Listing-page selectors (``kind = "page"``); None means links are discovered.
+    items: str | None = None
+    link: str | None = None
+    title: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    """The ``[smtp]`` table; absent means messages go to ``state/outbox/``."""
+
+    host: str
+    port: int = 587
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    sender: str = "Press Monitor <monitor@localhost>"
+    timeout: float = 60.0
+
+    def password(self) -> str | None:
+        """The password from the environment variable ``password_env`` names, if any."""
+        if not self.password_env:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(
+                "smtp.password_env", f"the environment variable {self.password_env} is not set"
+            )
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class DigestConfig:
+    """One ``[[digest]]``: when it goes out, in ``[monitor] timezone``."""
+
+    name: str
+    #: "HH:MM" every day, or None when ``cron`` is given.
+    at: str | None = "08:00"
+    #: A five-field crontab expression ("0 8 * * mon-fri").
+    cron: str | None = None
+
+    @property
+    def cron_fields(self) -> dict[str, str]:
+        """The schedule as APScheduler's CronTrigger keyword arguments."""
+        if self.cron:
+            minute, hour, day, month, dow = self.cron.split()
+            return {"minute": minute, "hour": hour, "day": day, "month": month, "day_of_week": dow}
+        hour, minute = (self.at or "08:00").split(":")
+        return {"hour": str(int(hour)), "minute": str(int(minute))}
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The ``[web]`` table."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str = "http://localhost:8080"
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration, as ``config.load`` returns it."""
+
+    path: Path
+    monitor: MonitorSettings
+    sources: tuple[SourceConfig, ...] = ()
+    digests: tuple[DigestConfig, ...] = (DigestConfig(name="daily"),)
+    smtp: SmtpConfig | None = None
+    web: WebConfig = field(default_factory=WebConfig)
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(str(self.path), f'no source named "{name}"')
+
+    def digest(self, name: str | None) -> DigestConfig:
+        if name is None:
+            return self.digests[0]
+        for digest in self.digests:
+            if digest.name == name:
+                return digest
+        names = ", ".join(d.name for d in self.digests)
+        raise ConfigError(str(self.path), f'no digest named "{name}" (configured: {names})')
+
+
+def find(path: str | os.PathLike[str] | None) -> Path:
+    """The config file: PATH, else ``$MONITOR_CONFIG``, else ``./monitor.toml``."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("MONITOR_CONFIG")
+    return Path(env) if env else Path("monitor.toml")
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Read and check a monitor.toml; raise ConfigError naming every problem in it."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            str(path), "no such file (run `monitor init` to write a starter configuration)"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(str(path), "cannot read the configuration") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"TOML syntax error: {exc}") from exc
+    reader = _Reader(path)
+    config = reader.config(data)
+    if reader.problems:
+        raise ConfigError("", "\n".join(f"{path}: {problem}" for problem in reader.problems))
+    assert config is not None
+    return config
+
+
+class _Reader:
+    """Builds the records, collecting problems instead of stopping at the first."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.resolve().parent
+        self.problems: list[str] = []
+
+    def problem(self, where: str, what: str) -> None:
+        self.problems.append(f"{where}: {what}" if where else what)
+
+    def table(self, value: object, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.problem(where, f"expected a table; got {_type_name(value)}")
+            return {}
+        for key in value:
+            if key not in keys:
+                close = difflib.get_close_matches(key, keys, n=1)
+                hint = f' (did you mean "{close[0]}"?)' if close else ""
+                if where == "smtp" and key == "password":
+                    hint = " (never write the password here: name a variable with password_env)"
+                self.problem(_key(where, key), f"unknown key{hint}")
+        return value
+
+    def get(self, table: Mapping[str, Any], key: str, where: str, kind: type[T], default: T) -> T:
+        if key not in table:
+            return default
+        value = table[key]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)  # type: ignore[return-value]  # T is float here
+        if not ok:
+            self.problem(_key(where, key), f"expected {_kind_name(kind)}; got {_type_name(value)}")
+            return default
+        return value  # type: ignore[return-value]  # checked by isinstance above
+
+    def convert(
+        self, table: Mapping[str, Any], key: str, where: str, fn: Callable[[str], T], default: T
+    ) -> T:
+        text = self.get(table, key, where, str, None)  # type: ignore[arg-type]  # None: absent
+        if text is None:
+            return default
+        try:
+            return fn(text)
+        except ValueError as exc:
+            self.problem(_key(where, key), str(exc))
+            return default
+
+    def path_of(self, table: Mapping[str, Any], key: str, default: str) -> Path:
+        return self.base / self.get(table, key, "monitor", str, default)
+
+    def config(self, data: dict[str, Any]) -> Config | None:
+        self.table(data, "", ("monitor", "source", "smtp", "digest", "web"))
+        settings = self.settings(data.get("monitor", {}))
+        sources = self.sources(data.get("source", []), settings)
+        digests = self.digests(data.get("digest", []))
+        smtp = self.smtp(data["smtp"]) if "smtp" in data else None
+        web = self.web(data.get("web", {}))
+        return Config(self.path, settings, sources, digests, smtp, web)
+
+    def settings(self, raw: object) -> MonitorSettings:
+        keys = tuple(MonitorSettings.__dataclass_fields__)
+        table = self.table(raw, "monitor", keys)
+        state_dir = self.path_of(table, "state_dir", "state")
+        defaults = MonitorSettings(state_dir, state_dir, state_dir)
+        return MonitorSettings(
+            state_dir=state_dir,
+            rules_dir=self.path_of(table, "rules_dir", "rules"),
+            templates_dir=self.path_of(table, "templates_dir", "templates"),
+            timezone=self.convert(table, "timezone", "monitor", _zone, defaults.timezone),
+            max_age=self.convert(table, "max_age", "monitor", _max_age, defaults.max_age),
+            shutdown_timeout=self.convert(
+                table, "shutdown_timeout", "monitor", parse_duration, defaults.shutdown_timeout
+            ),
+            user_agent=self.get(table, "user_agent", "monitor", str, defaults.user_agent),
+            concurrency=self.positive(table, "concurrency", "monitor", defaults.concurrency),
+            timeout=self.get(table, "timeout", "monitor", float, defaults.timeout),
+        )
+
+    def positive(self, table: Mapping[str, Any], key: str, where: str, default: int) -> int:
+        value = self.get(table, key, where, int, default)
+        if value < 1:
+            self.problem(_key(where, key), f"expected a positive number; got {value}")
+            return default
+        return value
+
+    def sources(self, raw: object, settings: MonitorSettings) -> tuple[SourceConfig, ...]:
+        if not isinstance(raw, list):
+            self.problem("source", "expected [[source]] tables")
+            return ()
+        keys = tuple(SourceConfig.__dataclass_fields__)
+        sources: list[SourceConfig] = []
+        names: set[str] = set()
+        for index, entry in enumerate(raw, start=1):
+            label = f"source[{index}]"
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                label += f' "{entry["name"]}"'
+            table = self.table(entry, label, keys)
+            source = self.source(table, label, settings)
+            if source is None:
+                continue
+            if source.name in names:
+                self.problem(f"{label}: name", f'"{source.name}" is used by another source')
+            names.add(source.name)
+            sources.append(source)
+        return tuple(sources)
+
+    def source(
+        self, table: dict[str, Any], label: str, settings: MonitorSettings
+    ) -> SourceConfig | None:
+        name = self.get(table, "name", label, str, "")
+        url = self.get(table, "url", label, str, "")
+        if not name.strip():
+            self.problem(f"{label}: name", "missing: every source needs a unique name")
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            self.problem(f"{label}: url", f'expected an http(s) URL; got "{url}"')
+        kind = self.get(table, "kind", label, str, "auto")
+        if kind not in SOURCE_KINDS:
+            self.problem(
+                f"{label}: kind", f'expected one of {", ".join(SOURCE_KINDS)}; got "{kind}"'
+            )
+            kind = "auto"
+        every = self.convert(table, "every", label, parse_duration, timedelta(minutes=30))
+        if every <= timedelta(0):
+            self.problem(f"{label}: every", "expected a positive duration")
+        selectors = {
+            k: self.get(table, k, label, str, None) for k in ("items", "link", "title", "date")
+        }  # type: ignore[arg-type]  # None: absent
+        if not name.strip() or not url:
+            return None
+        return SourceConfig(
+            name=name,
+            url=url,
+            kind=kind,  # type: ignore[arg-type]  # checked against SOURCE_KINDS above
+            every=every,
+            max_age=self.convert(table, "max_age", label, _max_age, settings.max_age),
+            **selectors,
+        )
+
+    def digests(self, raw: object) -> tuple[DigestConfig, ...]:
+        if not isinstance(raw, list):
+            self.problem("digest", "expected [[digest]] tables")
+            return (DigestConfig(name="daily"),)
+        digests: list[DigestConfig] = []
+        for index, entry in enumerate(raw, start=1):
+            label = f"digest[{index}]"
+            table = self.table(entry, label, ("name", "at", "cron"))
+            name = self.get(table, "name", label, str, "daily")
+            at = self.get(table, "at", label, str, None)  # type: ignore[arg-type]  # None: absent
+            cron = self.get(table, "cron", label, str, None)  # type: ignore[arg-type]  # None: absent
+            if at is not None and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", at):
+                self.problem(f"{label}.at", f'expected a time such as "08:00"; got "{at}"')
+            if cron is not None and len(cron.split()) != 5:
+                self.problem(
+                    f"{label}.cron",
+                    f'expected five crontab fields ("0 8 * * mon-fri"); got "{cron}"',
+                )
+            if at is not None and cron is not None:
+                self.problem(label, 'give "at" or "cron", not both')
+            digests.append(DigestConfig(name, at if cron is None else None, cron))
+        return tuple(digests) or (DigestConfig(name="daily"),)
+
+    def smtp(self, raw: object) -> SmtpConfig | None:
+        table = self.table(raw, "smtp", tuple(SmtpConfig.__dataclass_fields__))
+        host = self.get(table, "host", "smtp", str, "")
+        if not host:
+            self.problem("smtp.host", "missing")
+        security = self.get(table, "security", "smtp", str, "starttls")
+        if security not in SECURITY:
+            self.problem(
+                "smtp.security", f'expected one of {", ".join(SECURITY)}; got "{security}"'
+            )
+            security = "starttls"
+        return SmtpConfig(
+            host=host,
+            port=self.get(table, "port", "smtp", int, 587),
+            security=security,  # type: ignore[arg-type]  # checked against SECURITY above
+            username=self.get(table, "username", "smtp", str, None),  # type: ignore[arg-type]  # None: absent
+            password_env=self.get(table, "password_env", "smtp", str, None),  # type: ignore[arg-type]  # None: absent
+            sender=self.get(table, "sender", "smtp", str, SmtpConfig.sender),
+            timeout=self.get(table, "timeout", "smtp", float, 60.0),
+        )
+
+    def web(self, raw: object) -> WebConfig:
+        table = self.table(raw, "web", ("listen", "base_url", "enabled"))
+        listen = self.get(table, "listen", "web", str, "127.0.0.1:8080")
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit():
+            self.problem("web.listen", f'expected "HOST:PORT"; got "{listen}"')
+            host, port = "127.0.0.1", "8080"
+        base_url = self.get(table, "base_url", "web", str, f"http://{host}:{port}")
+        return WebConfig(
+            host=host.strip("[]"),
+            port=int(port),
+            base_url=base_url.rstrip("/"),
+            enabled=self.get(table, "enabled", "web", bool, True),
+        )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f'unknown timezone "{name}" (expected a name such as "Asia/Almaty")'
+        ) from exc
+
+
+def _max_age(text: str) -> timedelta | None:
+    age = parse_duration(text)
+    return age if age > timedelta(0) else None
+
+
+def _key(where: str, key: str) -> str:
+    return (
+        f"{where}.{key}"
+        if where and not where.startswith("source[")
+        else f"{where}: {key}"
+        if where
+        else key
+    )
+
+
+def _type_name(value: object) -> str:
+    names = {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "true/false",
+        list: "a list",
+        dict: "a table",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def _kind_name(kind: type) -> str:
+    return _type_name(kind())  # type: ignore[call-arg]  # every kind used here has a no-arg constructor
