@@ -1,0 +1,35 @@
+"""clean: a fetched page → an Article with the page's own text and metadata. Sync and pure.
+
+Entry points (DESIGN §8; nothing heavy is imported until one is called):
+
+- ``extract(html, url=None)`` → Article: ``.text``, ``.title``, ``.published``, ``.author``,
+  ``.language``, ``.url``; never raises for a bad page (``text == ""`` and a ``reason``);
+- ``clean(item, page, source=name)`` → Article as the pipeline stores it: the page's text, or the
+  item's teaser (``teaser_only``) when the page is missing or has no text;
+- ``canonical_url(url)`` → the URL articles are stored under.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.models import Article, Item, Page
+
+
+def extract(html: str | bytes, url: str | None = None) -> Article:
+    from monitor.clean.extract import extract as run
+
+    return run(html, url)
+
+
+def clean(item: Item, page: Page | None, *, source: str, reason: str = "") -> Article:
+    from monitor.clean.extract import clean as run
+
+    return run(item, page, source=source, reason=reason)
+
+
+def canonical_url(url: str) -> str:
+    from monitor.clean.urls import canonical_url as run
+
+    return run(url)

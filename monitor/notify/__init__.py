@@ -1,0 +1,75 @@
+"""notify: stored matches → digests and alerts (e-mail) and RSS/Atom feed files.
+
+Entry points (nothing heavy is imported until one is called):
+
+- ``load_templates(templates_dir)`` → Templates; a template error raises TemplateError now,
+  so the daemon refuses to start rather than send broken mail;
+- ``compose_digest(…)`` / ``compose_alert(…)`` → an EmailMessage (pure);
+- ``deliver(message, config)`` → over SMTP, or into the ``state/outbox/`` Maildir;
+- ``write_feeds(feeds, feeds_dir, base_url)`` → RSS 2.0 and Atom files, written atomically;
+- ``topic_slug(topic)`` → "human-rights".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from email.message import EmailMessage
+    from pathlib import Path
+
+    from monitor.config import Config, DigestConfig
+    from monitor.models import DigestEntry, Subscriber
+    from monitor.notify.render import Templates
+
+
+def load_templates(templates_dir: Path) -> Templates:
+    from monitor.notify.render import Templates
+
+    return Templates(templates_dir)
+
+
+def compose_digest(
+    templates: Templates,
+    config: Config,
+    digest: DigestConfig,
+    subscriber: Subscriber,
+    entries: list[DigestEntry],
+    now: datetime,
+) -> EmailMessage:
+    from monitor.notify.digest import compose_digest as run
+
+    return run(templates, config, digest, subscriber, entries, now)
+
+
+def compose_alert(
+    templates: Templates,
+    config: Config,
+    subscriber: Subscriber,
+    entries: list[DigestEntry],
+    now: datetime,
+) -> EmailMessage:
+    from monitor.notify.digest import compose_alert as run
+
+    return run(templates, config, subscriber, entries, now)
+
+
+async def deliver(message: EmailMessage, config: Config) -> None:
+    from monitor.notify.mail import deliver as run
+
+    await run(message, config)
+
+
+def write_feeds(
+    feeds: dict[str | None, list[DigestEntry]], feeds_dir: Path, base_url: str, now: datetime
+) -> list[Path]:
+    from monitor.notify.feeds import write_feeds as run
+
+    return run(feeds, feeds_dir, base_url, now)
+
+
+def topic_slug(topic: str) -> str:
+    from monitor.notify.feeds import topic_slug as run
+
+    return run(topic)

@@ -1,0 +1,135 @@
+"""store: everything press-monitor remembers, behind one narrow interface.
+
+SQL lives only in this package (DESIGN §7): ``sqlite.py`` is the embedded implementation, and a
+PostgreSQL one can later sit beside it. Stages never see a connection: ``pipeline.py`` reads
+records out, passes them to the stages, and writes results back through a :class:`Store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from monitor.models import (
+    Article,
+    DigestEntry,
+    FetchResult,
+    Item,
+    Match,
+    SourceState,
+    Stored,
+    Subscriber,
+)
+
+if TYPE_CHECKING:
+    from monitor.store.sqlite import SqliteStore
+
+#: How an item seen in a source ended: its article stored (or already known), or too old.
+ItemOutcome = Literal["stored", "old", "known"]
+#: What kind of message a delivery is.
+DeliveryKind = Literal["digest", "alert", "confirm"]
+
+
+class Store(Protocol):
+    """What the pipeline, the notifier, the CLI and the web pages need from the database.
+
+    One writer: the daemon owns one Store and calls it from one thread. Read-only commands
+    open their own. Operational failures (locked, full, read-only) raise StoreError.
+    """
+
+    path: Path
+
+    def close(self) -> None: ...
+
+    # -- sources -------------------------------------------------------------------------
+    def source_state(self, source: str) -> SourceState:
+        """The remembered validators and health of a source (all defaults if never polled)."""
+
+    def record_poll(
+        self, source: str, now: datetime, fetched: FetchResult | None, error: str | None
+    ) -> None:
+        """Remember one poll: new validators on success (kept when not modified), the error
+        and one more consecutive failure on error, the success time and zero failures on ok."""
+
+    def sources_health(self) -> dict[str, SourceState]:
+        """Every source ever polled, by name."""
+
+    # -- items and articles ----------------------------------------------------------------
+    def unseen_items(self, source: str, items: list[Item]) -> list[Item]:
+        """The items this source has not had remembered (by guid, else URL), in order."""
+
+    def remember_items(self, source: str, items: list[Item], outcome: ItemOutcome, now: datetime) -> None:
+        """Remember items so that later polls skip them."""
+
+    def known_article(self, url: str) -> int | None:
+        """The id of the stored article with this canonical URL, if any."""
+
+    def save_article(
+        self, source: str, item: Item, article: Article, matches: list[Match], now: datetime
+    ) -> Stored:
+        """Store an article and its matches, and remember the item, in one transaction.
+
+        The same canonical URL again: nothing is written, ``Stored(id, new=False)``. The same
+        non-empty text as a stored article: linked to it (``duplicate_of``), its matches
+        not recorded again. Otherwise stored with its matches, ``new=True``."""
+
+    def articles_since(self, since: datetime) -> Iterator[tuple[int, Article]]:
+        """Stored articles (not duplicates) found since ``since``, newest first."""
+
+    # -- what notify shows -------------------------------------------------------------------
+    def recent_entries(self, topic: str | None = None, limit: int = 100) -> list[DigestEntry]:
+        """The newest matched articles (on ``topic``, or on any), newest found first."""
+
+    def topics(self) -> list[str]:
+        """Every topic with at least one match, sorted."""
+
+    def match_counts(self, since: datetime) -> dict[str, int]:
+        """Matches recorded since ``since``, per topic."""
+
+    # -- subscribers and deliveries ------------------------------------------------------------
+    def add_subscriber(
+        self, email: str, digest: str, topics: tuple[str, ...], now: datetime
+    ) -> Subscriber:
+        """Add a subscriber, or update the digest and topics of an existing address."""
+
+    def remove_subscriber(self, email: str) -> bool:
+        """Remove a subscriber; False when there was none."""
+
+    def subscribers(self, digest: str | None = None) -> list[Subscriber]:
+        """Subscribers (of one digest), by address."""
+
+    def digest_entries(self, subscriber: Subscriber, now: datetime) -> tuple[list[DigestEntry], int]:
+        """Matched articles on the subscriber's topics since their last delivered digest
+        (a first digest covers the 7 days before ``now``), newest first, each article once;
+        and the cursor (the highest match id covered) to hand back to ``begin_delivery``."""
+
+    def alert_entries(self, subscriber: Subscriber) -> list[DigestEntry]:
+        """Articles with immediate-alert matches on the subscriber's topics, found after they
+        subscribed, never alerted to them yet."""
+
+    def begin_delivery(
+        self,
+        subscriber: Subscriber,
+        kind: DeliveryKind,
+        message_id: str,
+        article_ids: list[int],
+        cursor: int,
+        now: datetime,
+    ) -> int:
+        """Record a message about to be sent; for an alert, mark its articles alerted to the
+        subscriber now (an article is alerted at most once, whatever crash follows)."""
+
+    def finish_delivery(self, delivery_id: int, now: datetime, error: str | None = None) -> None:
+        """Record the outcome; a delivered digest moves the subscriber's cursor."""
+
+    def last_delivery(self) -> tuple[datetime, str, str] | None:
+        """When, to whom and what kind the last message was delivered."""
+
+
+def open_store(path: Path, *, readonly: bool = False) -> SqliteStore:
+    """Open (creating and migrating if needed) the SQLite store at ``path``."""
+    from monitor.store.sqlite import SqliteStore
+
+    return SqliteStore(path, readonly=readonly)

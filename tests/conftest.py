@@ -1,0 +1,99 @@
+"""Shared fixtures: real servers on loopback, real files under tmp_path.
+
+Any CRITICAL log record fails the test that produced it (STYLE §2: bugs stay loud).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import LocalSite, LocalSMTP
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_critical_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.INFO, logger="monitor")
+    yield
+    critical = [r for r in caplog.get_records("call") if r.levelno >= logging.CRITICAL]
+    assert not critical, f"CRITICAL log records: {[r.getMessage() for r in critical]}"
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[LocalSite]:
+    """An HTTP server on 127.0.0.1 serving a copy of tests/data/site/ (tests may add files)."""
+    root = tmp_path / "site"
+    shutil.copytree(DATA / "site", root)
+    with LocalSite(root) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[LocalSMTP]:
+    with LocalSMTP() as server:
+        yield server
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A fresh installation: monitor.toml, the starter rules/ and templates/, an empty state/."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copytree(REPO / "rules", root / "rules")
+    shutil.copytree(REPO / "templates", root / "templates")
+    (root / "state").mkdir()
+    (root / "monitor.toml").write_text(
+        '[monitor]\ntimezone = "Asia/Almaty"\nmax_age = "0"\n', encoding="utf-8"
+    )
+    return root
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Any]:
+    """A real SQLite store under tmp_path, migrated, closed in teardown."""
+    from monitor.store import open_store
+
+    db = open_store(tmp_path / "state" / "monitor.db")
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Playwright driving Debian's chromium; no browser download."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    assert executable, "Debian's chromium is not installed: apt-get install chromium"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

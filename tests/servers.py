@@ -1,0 +1,239 @@
+"""Real servers on 127.0.0.1 for the tests: LocalSite (HTTP) and LocalSMTP (aiosmtpd).
+
+LocalSite is a stdlib ThreadingHTTPServer, not aiohttp, so an aiohttp quirk cannot hide on
+both sides of the wire. It serves files from a directory, records every request, and per path
+can change the status, headers or body, answer slowly, or never finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+CONTENT_TYPES = {
+    ".xml": "application/xml",
+    ".rss": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".pdf": "application/pdf",
+}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class Route:
+    """How LocalSite answers one path instead of serving the file."""
+
+    status: int = 200
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Seconds to wait before answering.
+    delay: float = 0.0
+    #: Send headers and a little of the body, then stall until the client gives up.
+    hang: bool = False
+    #: Called per request to build (status, headers, body); overrides the fields above.
+    handler: Callable[[Request], tuple[int, dict[str, str], bytes]] | None = None
+
+
+class LocalSite:
+    """A ThreadingHTTPServer on 127.0.0.1, port 0, in a thread."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Request] = []
+        self.etags = True
+        self._stop = threading.Event()
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                site._handle(self)
+
+            def do_HEAD(self) -> None:
+                site._handle(self)
+
+            def do_POST(self) -> None:
+                site._handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return self.base + "/" + path.lstrip("/")
+
+    def route(self, path: str, **kwargs: Any) -> Route:
+        route = Route(**kwargs)
+        self.routes["/" + path.lstrip("/")] = route
+        return route
+
+    def hits(self, path: str) -> list[Request]:
+        path = "/" + path.lstrip("/")
+        return [r for r in self.requests if r.path.split("?")[0] == path]
+
+    def __enter__(self) -> LocalSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        if length:
+            h.rfile.read(length)
+        request = Request(h.command, h.path, dict(h.headers.items()))
+        self.requests.append(request)
+        route = self.routes.get(h.path.split("?")[0])
+        if route is not None:
+            self._answer_route(h, route, request)
+            return
+        path = (self.root / h.path.split("?")[0].lstrip("/")).resolve()
+        if path.is_dir():
+            path = path / "index.html"
+        if not path.is_relative_to(self.root.resolve()) or not path.is_file():
+            self._send(h, 404, {"Content-Type": "text/plain"}, b"not found")
+            return
+        body = path.read_bytes()
+        headers = {"Content-Type": CONTENT_TYPES.get(path.suffix, "application/octet-stream")}
+        if self.etags:
+            etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            headers["ETag"] = etag
+            if h.headers.get("If-None-Match") == etag:
+                self._send(h, 304, {"ETag": etag}, b"")
+                return
+        self._send(h, 200, headers, body)
+
+    def _answer_route(self, h: BaseHTTPRequestHandler, route: Route, request: Request) -> None:
+        if route.delay:
+            self._stop.wait(route.delay)
+        if route.handler is not None:
+            status, headers, body = route.handler(request)
+        else:
+            status, headers, body = route.status, dict(route.headers), route.body or b""
+        if route.hang:
+            h.send_response(status)
+            for key, value in headers.items():
+                h.send_header(key, value)
+            h.send_header("Content-Length", str(len(body) + 1_000_000))
+            h.end_headers()
+            h.wfile.write(body)
+            h.wfile.flush()
+            self._stop.wait(60)
+            return
+        self._send(h, status, headers, body)
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+        h.send_response(status)
+        for key, value in headers.items():
+            h.send_header(key, value)
+        if "Content-Length" not in headers:
+            h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if h.command != "HEAD":
+            try:
+                h.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+
+class LocalSMTP:
+    """aiosmtpd's SMTP protocol on 127.0.0.1, port 0, on a loop in a background thread.
+
+    aiosmtpd's Controller cannot bind port 0 (aio-libs/aiosmtpd#388), so the server is made
+    with ``loop.create_server`` and the port read back from the socket.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        #: Per recipient, an SMTP reply to give at RCPT instead of accepting ("550 no such user").
+        self.reject: dict[str, str] = {}
+        self.received = threading.Condition()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.port = 0
+        self.host = "127.0.0.1"
+
+    def __enter__(self) -> LocalSMTP:
+        from aiosmtpd.smtp import SMTP
+
+        smtp = self
+
+        class Handler:
+            async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+                if address in smtp.reject:
+                    return smtp.reject[address]
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                with smtp.received:
+                    smtp.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+                    smtp.messages.append(message)  # type: ignore[arg-type]
+                    smtp.received.notify_all()
+                return "250 Message accepted"
+
+        self.thread.start()
+        handler = Handler()
+
+        async def start() -> Any:
+            return await self.loop.create_server(
+                lambda: SMTP(handler, hostname="localhost"), "127.0.0.1", 0
+            )
+
+        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        """Wait until at least ``count`` messages arrived; return them all."""
+        deadline = time.monotonic() + timeout
+        with self.received:
+            while len(self.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} messages, got {len(self.messages)}")
+                self.received.wait(left)
+            return list(self.messages)
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            self.server.close()
+            await self.server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
