@@ -1,0 +1,199 @@
+"""`monitor run`: the event loop, signals, start, stop, drain, and the shutdown summary.
+
+    lock state/ ─► signal handlers ─► open services ─► scheduler + web ─► wait for a signal
+    ─► stop scheduling ─► drain in-flight jobs (shutdown_timeout) ─► cancel the rest ─► summary
+
+SIGINT/SIGTERM at any moment, start-up included, stops it with exit status 0 (DESIGN §9).
+A second instance on the same state directory refuses to start; the lock is an flock, so it
+dies with its holder and a kill -9 never blocks a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+from collections import Counter
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from monitor import pipeline, runtime, scheduler
+from monitor.config import Config, DigestConfig, SourceConfig
+from monitor.errors import MonitorError
+from monitor.log import event
+
+log = logging.getLogger("monitor.daemon")
+
+
+@contextmanager
+def state_lock(state_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``state/monitor.pid``; refuse when another process holds it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "monitor.pid"
+    handle: IO[str] = path.open("a+", encoding="ascii")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            pid = handle.read().strip() or "unknown"
+            raise MonitorError(
+                str(state_dir), f"another `monitor run` (PID {pid}) is using this state directory"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+class Daemon:
+    """One running `monitor run`: its jobs in flight and its counters."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stopping = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.counts: Counter[str] = Counter()
+        self.services: runtime.Services | None = None
+        self._rules_signature: tuple[tuple[str, int, int], ...] = ()
+
+    def __repr__(self) -> str:
+        counts = " ".join(f"{key}={value}" for key, value in sorted(self.counts.items()))
+        return f"<Daemon in_flight={len(self.tasks)} {counts}>"
+
+    async def job(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run one job tracked for draining; the boundary for unexpected exceptions."""
+        if self.stopping.is_set():
+            work.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            await work
+        except Exception:  # the job boundary: a bug is logged loudly, the daemon goes on
+            self.counts["crashed"] += 1
+            log.critical("job.crashed job=%s", name, exc_info=True)
+        finally:
+            self.tasks.discard(task)
+
+    async def poll(self, source: SourceConfig) -> None:
+        await self.job(f"poll {source.name}", self._poll(source))
+
+    async def _poll(self, source: SourceConfig) -> None:
+        assert self.services is not None
+        now = datetime.now(UTC)
+        result = await pipeline.guarded_poll(self.services, source, now)
+        self.counts[f"polls_{result.status}"] += 1
+        self.counts["articles"] += result.new_articles
+        self.counts["matches"] += sum(result.matches.values())
+        await pipeline.after_polls(self.services, [result], now)
+
+    async def digest(self, digest: DigestConfig) -> None:
+        await self.job(f"digest {digest.name}", self._digest(digest))
+
+    async def _digest(self, digest: DigestConfig) -> None:
+        assert self.services is not None
+        result = await pipeline.send_digest(self.services, digest, datetime.now(UTC))
+        self.counts["mails_sent"] += result.sent
+        self.counts["mails_failed"] += result.failed
+
+    async def watch_rules(self) -> None:
+        await self.job("watch rules", self._watch_rules())
+
+    async def _watch_rules(self) -> None:
+        """Reload the rule set when a rule file changed; keep running on a broken file."""
+        signature = rules_signature(self.config.monitor.rules_dir)
+        if signature == self._rules_signature or self.services is None:
+            return
+        self._rules_signature = signature
+        rules = await asyncio.to_thread(runtime.load_rules, self.config)
+        self.services.rules = lambda: rules
+        event(log, "rules.loaded", rules=len(rules.rules), errors=len(rules.errors))
+
+    async def run(self) -> None:
+        """Serve until a signal; then drain and stop."""
+        from monitor.web import serve
+
+        self._rules_signature = rules_signature(self.config.monitor.rules_dir)
+        async with runtime.open_services(self.config) as services:
+            self.services = services
+            if self.stopping.is_set():
+                return
+            jobs = scheduler.build(
+                self.config, datetime.now(UTC), self.poll, self.digest, self.watch_rules
+            )
+            jobs.start()
+            event(
+                log,
+                "daemon.started",
+                pid=os.getpid(),
+                sources=len(self.config.sources),
+                digests=len(self.config.digests),
+                rules=len(services.rules().rules),
+            )
+            try:
+                async with serve(self.config, services):
+                    await self.stopping.wait()
+            finally:
+                jobs.shutdown(wait=False)
+                await self.drain()
+
+    async def drain(self) -> None:
+        """Let in-flight jobs finish within shutdown_timeout, then cancel what is left."""
+        timeout = self.config.monitor.shutdown_timeout.total_seconds()
+        pending = set(self.tasks)
+        if pending:
+            event(log, "daemon.draining", jobs=len(pending), timeout=f"{timeout:g}s")
+            _, pending = await asyncio.wait(pending, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+            self.counts["abandoned"] += len(pending)
+
+
+def rules_signature(rules_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of the rule files: a change means reload."""
+    try:
+        files = sorted(rules_dir.glob("*.toml"))
+        return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    except OSError:
+        return ()
+
+
+def run(config: Config) -> int:
+    """`monitor run`: lock the state directory and serve until SIGINT/SIGTERM."""
+    with state_lock(config.monitor.state_dir):
+        return asyncio.run(_main(config))
+
+
+async def _main(config: Config) -> int:
+    daemon = Daemon(config)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _on_signal, daemon, signum)
+    started = loop.time()
+    try:
+        await daemon.run()
+    finally:
+        event(
+            log,
+            "daemon.stopped",
+            uptime=f"{loop.time() - started:.0f}s",
+            **dict(sorted(daemon.counts.items())),
+        )
+    return 0
+
+
+def _on_signal(daemon: Daemon, signum: int) -> None:
+    event(log, "daemon.signal", signal=signal.Signals(signum).name)
+    daemon.stopping.set()

@@ -1,0 +1,293 @@
+"""The flows of press-monitor, in the order they run.
+
+poll_source:  state = store.source_state(source)
+              fetched = await fetch.fetch_source(source, state)    # 304 → not_modified
+              items = store.unseen_items(fetched.items)            # seen before: dropped
+              too old (max_age): remembered, not fetched
+              per item: page = await fetch.fetch_page(item.url)    # failure → teaser kept
+                        article = clean.clean(item, page)          # worker thread
+                        matches = match.match(article, rules)      # worker thread
+                        stored = store.save_article(article, matches)  # the one writer; dedupes
+              store.record_poll(source, result)                    → PollResult
+after_polls:  feed files rewritten when there were matches; immediate alerts sent
+send_digest:  per subscriber: entries = store.digest_entries(subscriber, now)
+              message = notify.compose_digest(entries)             # pure
+              store.begin_delivery → notify.deliver → store.finish_delivery
+
+One poll of one source is a self-contained unit of work (DESIGN §1). A failure of one item
+never fails its source, and a failure of one source never fails the run (STYLE §2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+from monitor import clean, fetch, notify
+from monitor.config import DigestConfig, SourceConfig
+from monitor.errors import DeliveryError, FetchError, SourceError
+from monitor.log import event
+from monitor.models import Article, DigestEntry, Item, Match, Page, PollResult, Subscriber
+
+if TYPE_CHECKING:
+    from monitor.match.rules import RuleSet
+    from monitor.runtime import Services
+
+log = logging.getLogger("monitor.pipeline")
+
+
+def _where(source: SourceConfig) -> str:
+    return f'source "{source.name}" ({source.url})'
+
+
+async def poll_source(services: Services, source: SourceConfig, now: datetime) -> PollResult:
+    """Poll one source: fetch, remember, fetch and clean new articles, match, store."""
+    db, store = services.db, services.store
+    state = await db(store.source_state, source.name)
+    try:
+        fetched = await fetch.fetch_source(services.client, source, state)
+    except SourceError as exc:
+        await db(store.record_poll, source.name, now, None, str(exc))
+        event(log, "poll.failed", logging.WARNING, source=source.name, error=str(exc))
+        return PollResult(source.name, "error", error=str(exc))
+    if fetched.status == "not_modified":
+        await db(store.record_poll, source.name, now, fetched, None)
+        event(log, "poll.not_modified", source=source.name)
+        return PollResult(source.name, "not_modified")
+
+    unseen = await db(store.unseen_items, source.name, list(fetched.items))
+    fresh, old = _split_by_age(unseen, source, now)
+    if old:
+        await db(store.remember_items, source.name, old, "old", now)
+    outcomes = await asyncio.gather(*(_process_item(services, source, item, now) for item in fresh))
+    await db(store.record_poll, source.name, now, fetched, None)
+
+    topics: Counter[str] = Counter()
+    stored = errors = 0
+    for new, matches, failed in outcomes:
+        stored += new
+        errors += failed
+        topics.update(match.topic for match in matches)
+    event(
+        log,
+        "poll.done",
+        source=source.name,
+        items=len(fetched.items),
+        new_items=len(unseen),
+        old=len(old),
+        articles=stored,
+        matches=sum(topics.values()),
+    )
+    return PollResult(
+        source.name,
+        "ok",
+        new_items=len(unseen),
+        new_articles=stored,
+        matches=dict(topics),
+        article_errors=errors,
+    )
+
+
+def _split_by_age(
+    items: list[Item], source: SourceConfig, now: datetime
+) -> tuple[list[Item], list[Item]]:
+    """Items within max_age (or undated) to fetch, and older ones only to remember."""
+    if source.max_age is None:
+        return items, []
+    oldest = now - source.max_age
+    fresh = [i for i in items if i.published is None or i.published >= oldest]
+    old = [i for i in items if i.published is not None and i.published < oldest]
+    return fresh, old
+
+
+async def _process_item(
+    services: Services, source: SourceConfig, item: Item, now: datetime
+) -> tuple[bool, list[Match], bool]:
+    """Fetch, clean, match and store one item: (stored as new, its matches, page failed)."""
+    db, store = services.db, services.store
+    if await db(store.known_article, clean.canonical_url(item.url)) is not None:
+        await db(store.remember_items, source.name, [item], "known", now)
+        return False, [], False
+    page: Page | None = None
+    reason = ""
+    try:
+        page = await fetch.fetch_page(services.client, item.url, source=source.name)
+    except FetchError as exc:
+        reason = exc.what
+        event(
+            log,
+            "article.fetch_failed",
+            logging.WARNING,
+            source=source.name,
+            url=item.url,
+            error=str(exc),
+        )
+    article, matches = await services.off_loop(
+        _clean_and_match, item, page, source.name, reason, services.rules()
+    )
+    stored = await db(store.save_article, source.name, item, article, matches, now)
+    if not stored.new:
+        return False, [], page is None
+    event(
+        log,
+        "article.stored",
+        source=source.name,
+        url=article.url,
+        chars=len(article.text),
+        lang=article.language or "",
+        topics=",".join(sorted({m.topic for m in matches})),
+    )
+    return True, matches, page is None
+
+
+def _clean_and_match(
+    item: Item, page: Page | None, source: str, reason: str, rules: RuleSet
+) -> tuple[Article, list[Match]]:
+    from monitor import match
+
+    article = clean.clean(item, page, source=source, reason=reason)
+    if not article.text and not article.title:
+        return article, []
+    return article, match.match(article, rules)
+
+
+async def guarded_poll(services: Services, source: SourceConfig, now: datetime) -> PollResult:
+    """The job boundary: poll_source, with a bug logged loudly and kept as the source's error."""
+    try:
+        return await poll_source(services, source, now)
+    except Exception as exc:  # the one broad except: a bug must not stop the other sources
+        error = f"internal error: {type(exc).__name__}: {exc}"
+        log.critical("poll.crashed source=%s", source.name, exc_info=True)
+        await services.db(services.store.record_poll, source.name, now, None, error)
+        return PollResult(source.name, "error", error=error)
+
+
+async def poll_sources(
+    services: Services,
+    sources: Iterable[SourceConfig],
+    now: datetime,
+    on_result: Callable[[PollResult], None] | None = None,
+) -> list[PollResult]:
+    """Poll several sources side by side, then rewrite feeds and send alerts (after_polls)."""
+
+    async def one(source: SourceConfig) -> PollResult:
+        result = await guarded_poll(services, source, now)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    results = list(await asyncio.gather(*(one(source) for source in sources)))
+    await after_polls(services, results, now)
+    return results
+
+
+async def after_polls(services: Services, results: list[PollResult], now: datetime) -> None:
+    """Rewrite the feed files and send immediate alerts when the polls found matches."""
+    if not any(result.matches for result in results):
+        return
+    await write_feeds(services, now)
+    await send_alerts(services, now)
+
+
+async def write_feeds(services: Services, now: datetime) -> None:
+    """Rewrite state/feeds/all.xml and one file per topic (RSS, and Atom beside it)."""
+    db, store = services.db, services.store
+    feeds: dict[str | None, list[DigestEntry]] = {None: await db(store.recent_entries, None, 100)}
+    for topic in await db(store.topics):
+        feeds[topic] = await db(store.recent_entries, topic, 100)
+    config = services.config
+    paths = await asyncio.to_thread(
+        notify.write_feeds, feeds, config.monitor.feeds_dir, config.web.base_url, now
+    )
+    event(log, "feeds.written", files=len(paths), dir=str(config.monitor.feeds_dir))
+
+
+async def send_alerts(services: Services, now: datetime) -> int:
+    """Send each subscriber one message with their not-yet-alerted immediate matches."""
+    db, store = services.db, services.store
+    sent = 0
+    for subscriber in await db(store.subscribers, None):
+        entries = await db(store.alert_entries, subscriber)
+        if not entries:
+            continue
+        message = notify.compose_alert(
+            services.templates, services.config, subscriber, entries, now
+        )
+        try:
+            await _deliver(services, subscriber, "alert", message, entries, 0, now)
+            sent += 1
+        except DeliveryError:
+            continue  # logged by _deliver; the alert is not sent twice (DESIGN §9)
+    return sent
+
+
+@dataclass(frozen=True, slots=True)
+class DigestResult:
+    """What sending one digest came to."""
+
+    digest: str
+    sent: int = 0
+    failed: int = 0
+    #: Subscribers with nothing new (no message).
+    empty: int = 0
+    errors: tuple[str, ...] = ()
+
+
+async def send_digest(services: Services, digest: DigestConfig, now: datetime) -> DigestResult:
+    """Send the digest to each of its subscribers with something new; record every delivery."""
+    db, store = services.db, services.store
+    sent = failed = empty = 0
+    errors: list[str] = []
+    for subscriber in await db(store.subscribers, digest.name):
+        entries, cursor = await db(store.digest_entries, subscriber, now)
+        if not entries:
+            empty += 1
+            continue
+        message = notify.compose_digest(
+            services.templates, services.config, digest, subscriber, entries, now
+        )
+        try:
+            await _deliver(services, subscriber, "digest", message, entries, cursor, now)
+            sent += 1
+        except DeliveryError as exc:
+            failed += 1
+            errors.append(str(exc))
+    event(log, "digest.done", digest=digest.name, sent=sent, failed=failed, empty=empty)
+    return DigestResult(digest.name, sent, failed, empty, tuple(errors))
+
+
+async def _deliver(
+    services: Services,
+    subscriber: Subscriber,
+    kind: str,
+    message: EmailMessage,
+    entries: list[DigestEntry],
+    cursor: int,
+    now: datetime,
+) -> None:
+    """The outbox: record the message, send it, record the outcome. Raises DeliveryError."""
+    db, store = services.db, services.store
+    ids = [entry.article_id for entry in entries]
+    delivery = await db(
+        store.begin_delivery,
+        subscriber,
+        kind,
+        str(message["Message-ID"]),
+        ids,
+        cursor,
+        now,  # type: ignore[arg-type]  # kind is a DeliveryKind
+    )
+    try:
+        await notify.deliver(message, services.config)
+    except DeliveryError as exc:
+        await db(store.finish_delivery, delivery, now, str(exc))
+        event(log, f"{kind}.failed", logging.WARNING, to=subscriber.email, error=str(exc))
+        raise
+    await db(store.finish_delivery, delivery, now, None)
+    event(log, f"{kind}.sent", to=subscriber.email, articles=len(ids))

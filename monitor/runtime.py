@@ -1,0 +1,94 @@
+"""The long-lived objects a flow needs, made in one place and closed in ``finally``.
+
+``cli.py`` (one-shot commands) and ``daemon.py`` (`monitor run`) both open them with
+:func:`open_services`, so the daemon and `poll --once` share one code path (STYLE §6.11).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+from monitor import fetch, match, notify
+from monitor.config import Config
+from monitor.log import event
+
+if TYPE_CHECKING:
+    from monitor.fetch.http import HttpClient
+    from monitor.match.rules import RuleSet
+    from monitor.notify.render import Templates
+    from monitor.store import Store
+
+log = logging.getLogger("monitor.runtime")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Writer:
+    """The one thread that talks to the store, so the event loop never waits on SQLite."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+
+
+@dataclass
+class Services:
+    """What the flows need, made and closed by cli.py or daemon.py (no module-level state)."""
+
+    config: Config
+    client: HttpClient
+    store: Store
+    db: Writer
+    #: The current rule set (the daemon swaps it when rule files change).
+    rules: Callable[[], RuleSet]
+    templates: Templates
+    #: CPU-bound cleaning and matching run here, off the event loop.
+    workers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="clean")
+    )
+
+    async def off_loop(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.workers, lambda: fn(*args, **kwargs))
+
+
+def load_rules(config: Config) -> RuleSet:
+    """Load the rule files; log each broken file (its rules are left out, the rest run)."""
+    rules = match.load_rules(config.monitor.rules_dir)
+    for error in rules.errors:
+        event(log, "rules.error", logging.ERROR, error=str(error))
+    return rules
+
+
+@asynccontextmanager
+async def open_services(config: Config, rules: RuleSet | None = None) -> AsyncIterator[Services]:
+    """Open the store, the HTTP client, the templates and the rules; close them all after."""
+    from monitor.store import open_store
+
+    templates = notify.load_templates(config.monitor.templates_dir)
+    current = rules if rules is not None else load_rules(config)
+    store = open_store(config.monitor.db_path)
+    db = Writer(store)
+    try:
+        async with fetch.open_client(config.monitor) as client:
+            services = Services(config, client, store, db, lambda: current, templates)
+            try:
+                yield services
+            finally:
+                services.workers.shutdown(wait=True, cancel_futures=True)
+    finally:
+        db.close()
+        await asyncio.to_thread(store.close)
