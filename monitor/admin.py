@@ -378,7 +378,7 @@ def preview_digest(
         if body is None:
             continue
         path = out / f"{stem}.{suffix}"
-        path.write_text(body.get_content(), encoding="utf-8")  # type: ignore[attr-defined]  # EmailMessage part
+        path.write_text(body.get_content(), encoding="utf-8")
         written.append(path)
     return written
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +27,7 @@ T = TypeVar("T")
 
 SourceKind = Literal["auto", "feed", "page", "sitemap"]
 SOURCE_KINDS: tuple[str, ...] = ("auto", "feed", "page", "sitemap")
+Security = Literal["none", "starttls", "tls"]
 SECURITY: tuple[str, ...] = ("none", "starttls", "tls")
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
@@ -102,7 +103,7 @@ class SmtpConfig:
 
     host: str
     port: int = 587
-    security: Literal["none", "starttls", "tls"] = "starttls"
+    security: Security = "starttls"
     username: str | None = None
     password_env: str | None = None
     sender: str = "Press Monitor <monitor@localhost>"
@@ -237,19 +238,24 @@ class _Reader:
     def get(self, table: Mapping[str, Any], key: str, where: str, kind: type[T], default: T) -> T:
         if key not in table:
             return default
-        value = table[key]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        value: object = table[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)  # type: ignore[return-value]  # T is float here
-        if not ok:
-            self.problem(_key(where, key), f"expected {_kind_name(kind)}; got {_type_name(value)}")
-            return default
-        return value  # type: ignore[return-value]  # checked by isinstance above
+            value = float(value)
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+        self.problem(_key(where, key), f"expected {_kind_name(kind)}; got {_type_name(value)}")
+        return default
+
+    def optional(self, table: Mapping[str, Any], key: str, where: str) -> str | None:
+        """A string that may be absent."""
+        if key not in table:
+            return None
+        return self.get(table, key, where, str, "")
 
     def convert(
         self, table: Mapping[str, Any], key: str, where: str, fn: Callable[[str], T], default: T
     ) -> T:
-        text = self.get(table, key, where, str, None)  # type: ignore[arg-type]  # None: absent
+        text = self.optional(table, key, where)
         if text is None:
             return default
         try:
@@ -335,15 +341,13 @@ class _Reader:
         every = self.convert(table, "every", label, parse_duration, timedelta(minutes=30))
         if every <= timedelta(0):
             self.problem(f"{label}: every", "expected a positive duration")
-        selectors = {
-            k: self.get(table, k, label, str, None) for k in ("items", "link", "title", "date")
-        }  # type: ignore[arg-type]  # None: absent
+        selectors = {k: self.optional(table, k, label) for k in ("items", "link", "title", "date")}
         if not name.strip() or not url:
             return None
         return SourceConfig(
             name=name,
             url=url,
-            kind=kind,  # type: ignore[arg-type]  # checked against SOURCE_KINDS above
+            kind=cast(SourceKind, kind),  # checked against SOURCE_KINDS above
             every=every,
             max_age=self.convert(table, "max_age", label, _max_age, settings.max_age),
             **selectors,
@@ -358,8 +362,8 @@ class _Reader:
             label = f"digest[{index}]"
             table = self.table(entry, label, ("name", "at", "cron"))
             name = self.get(table, "name", label, str, "daily")
-            at = self.get(table, "at", label, str, None)  # type: ignore[arg-type]  # None: absent
-            cron = self.get(table, "cron", label, str, None)  # type: ignore[arg-type]  # None: absent
+            at = self.optional(table, "at", label)
+            cron = self.optional(table, "cron", label)
             if at is not None and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", at):
                 self.problem(f"{label}.at", f'expected a time such as "08:00"; got "{at}"')
             if cron is not None and len(cron.split()) != 5:
@@ -386,10 +390,10 @@ class _Reader:
         return SmtpConfig(
             host=host,
             port=self.get(table, "port", "smtp", int, 587),
-            security=security,  # type: ignore[arg-type]  # checked against SECURITY above
-            username=self.get(table, "username", "smtp", str, None),  # type: ignore[arg-type]  # None: absent
-            password_env=self.get(table, "password_env", "smtp", str, None),  # type: ignore[arg-type]  # None: absent
-            sender=self.get(table, "sender", "smtp", str, SmtpConfig.sender),
+            security=cast(Security, security),  # checked against SECURITY above
+            username=self.optional(table, "username", "smtp"),
+            password_env=self.optional(table, "password_env", "smtp"),
+            sender=self.get(table, "sender", "smtp", str, "Press Monitor <monitor@localhost>"),
             timeout=self.get(table, "timeout", "smtp", float, 60.0),
         )
 
@@ -446,4 +450,5 @@ def _type_name(value: object) -> str:
 
 
 def _kind_name(kind: type) -> str:
-    return _type_name(kind())  # type: ignore[call-arg]  # every kind used here has a no-arg constructor
+    names = {str: "a string", int: "a number", float: "a number", bool: "true/false"}
+    return names.get(kind, kind.__name__)

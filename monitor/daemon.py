@@ -171,9 +171,19 @@ def rules_signature(rules_dir: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 def run(config: Config) -> int:
-    """`monitor run`: lock the state directory and serve until SIGINT/SIGTERM."""
-    with state_lock(config.monitor.state_dir):
-        return asyncio.run(_main(config))
+    """`monitor run`: lock the state directory and serve until SIGINT/SIGTERM.
+
+    Until the event loop takes the signals over, SIGTERM acts like SIGINT (KeyboardInterrupt),
+    so a stop requested during start-up is still a clean stop with exit status 0.
+    """
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        event(log, "daemon.starting", pid=os.getpid(), config=str(config.path))
+        with state_lock(config.monitor.state_dir):
+            return asyncio.run(_main(config))
+    except KeyboardInterrupt:
+        event(log, "daemon.stopped", during="start-up")
+        return 0
 
 
 async def _main(config: Config) -> int:

@@ -38,6 +38,7 @@ from monitor.models import Article, DigestEntry, Item, Match, Page, PollResult, 
 if TYPE_CHECKING:
     from monitor.match.rules import RuleSet
     from monitor.runtime import Services
+    from monitor.store import DeliveryKind
 
 log = logging.getLogger("monitor.pipeline")
 
@@ -265,7 +266,7 @@ async def send_digest(services: Services, digest: DigestConfig, now: datetime) -
 async def _deliver(
     services: Services,
     subscriber: Subscriber,
-    kind: str,
+    kind: DeliveryKind,
     message: EmailMessage,
     entries: list[DigestEntry],
     cursor: int,
@@ -281,7 +282,7 @@ async def _deliver(
         str(message["Message-ID"]),
         ids,
         cursor,
-        now,  # type: ignore[arg-type]  # kind is a DeliveryKind
+        now,
     )
     try:
         await notify.deliver(message, services.config)

@@ -191,7 +191,9 @@ class LocalSMTP:
         smtp = self
 
         class Handler:
-            async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+            async def handle_RCPT(
+                self, server: Any, session: Any, envelope: Any, address: str, options: Any
+            ) -> str:
                 if address in smtp.reject:
                     return smtp.reject[address]
                 envelope.rcpt_tos.append(address)

@@ -60,7 +60,9 @@ class Store(Protocol):
     def unseen_items(self, source: str, items: list[Item]) -> list[Item]:
         """The items this source has not had remembered (by guid, else URL), in order."""
 
-    def remember_items(self, source: str, items: list[Item], outcome: ItemOutcome, now: datetime) -> None:
+    def remember_items(
+        self, source: str, items: list[Item], outcome: ItemOutcome, now: datetime
+    ) -> None:
         """Remember items so that later polls skip them."""
 
     def known_article(self, url: str) -> int | None:
@@ -100,7 +102,9 @@ class Store(Protocol):
     def subscribers(self, digest: str | None = None) -> list[Subscriber]:
         """Subscribers (of one digest), by address."""
 
-    def digest_entries(self, subscriber: Subscriber, now: datetime) -> tuple[list[DigestEntry], int]:
+    def digest_entries(
+        self, subscriber: Subscriber, now: datetime
+    ) -> tuple[list[DigestEntry], int]:
         """Matched articles on the subscriber's topics since their last delivered digest
         (a first digest covers the 7 days before ``now``), newest first, each article once;
         and the cursor (the highest match id covered) to hand back to ``begin_delivery``."""
