@@ -363,7 +363,7 @@ def preview_digest(
     with _reading(config) as store:
         subscriber = Subscriber(email="preview@localhost", digest=digest.name)
         if email is not None:
-            found = [s for s in store.subscribers() if s.email == email.strip()]
+            found = [s for s in store.subscribers() if s.email.lower() == email.strip().lower()]
             if not found:
                 raise MonitorError(email, "not a subscriber")
             subscriber = found[0]
