@@ -276,3 +276,27 @@ def test_broken_rule_file_is_reported_and_other_rules_still_match(
     assert isinstance(topics, dict)
     assert "Human rights" in topics
     assert main(["--config", str(config), "rules", "check"]) == 2
+
+
+def test_immediate_rule_alerts_once_and_the_digest_still_lists_it(
+    project: Path, site: LocalSite, smtp: LocalSMTP, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "rules" / "alerts.toml").write_text(
+        '[[rule]]\nid = "dp-now"\ntopic = "Death penalty"\n'
+        'query = \'"death penalty" AND Kazakhstan\'\nalert = "immediate"\n',
+        encoding="utf-8",
+    )
+    config = write_config(project, site, smtp_section(smtp))
+    args = ["--config", str(config)]
+    assert main([*args, "subscribers", "add", "desk@example.org", "--topics", "Death penalty"]) == 0
+
+    poll_json(config, capsys)
+
+    [alert] = smtp.wait_for(1)
+    assert alert["X-Press-Monitor-Kind"] == "alert"
+    assert site.url("articles/death-penalty.html") in html_part(alert)
+    poll_json(config, capsys)
+    assert main([*args, "digest", "send", "--now"]) == 0
+    messages = smtp.wait_for(2)
+    assert [m["X-Press-Monitor-Kind"] for m in messages] == ["alert", "digest"]
+    assert site.url("articles/death-penalty.html") in html_part(messages[1])
