@@ -1,0 +1,272 @@
+"""The one HTTP client of press-monitor: every request to a source or an article goes through it.
+
+    get(url) ─ http(s) only ─ robots.txt (fetched once per host, cached) ─ per-host and global
+             slots ─ GET with the user agent, validators, timeouts, ≤ 5 redirects
+             ─ 304 → None │ status ≥ 300 → FetchError │ body read in chunks up to the cap ─► Page
+
+Failures a user can act on (network, timeout, status, size, robots.txt) become FetchError here,
+with the cause chained; nothing above this module sees an aiohttp exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import aiohttp
+import protego
+from yarl import URL
+
+from monitor.config import MonitorSettings
+from monitor.errors import FetchError
+from monitor.log import event
+from monitor.models import Page
+
+log = logging.getLogger(__name__)
+
+#: Bodies larger than this are refused; counted after decompression, so it also stops
+#: decompression bombs (aiohttp inflates while streaming).
+MAX_BODY = 10 * 1024 * 1024
+MAX_REDIRECTS = 5
+#: aiohttp counts responses, not redirects: it stops when its history reaches this many.
+_AIOHTTP_MAX_REDIRECTS = MAX_REDIRECTS + 1
+CONNECT_TIMEOUT = 10.0
+#: Requests in flight to one host at once: polite to small sites, enough for big ones.
+PER_HOST = 4
+#: Google reads the first 500 KiB of a robots.txt; so do we.
+ROBOTS_MAX = 512 * 1024
+#: How long a host's robots.txt is trusted before it is fetched again.
+ROBOTS_TTL = 24 * 3600.0
+CHUNK = 64 * 1024
+ACCEPT = (
+    "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,"
+    "application/feed+json,application/xml;q=0.9,*/*;q=0.8"
+)
+
+
+class HttpClient:
+    """An async context manager owning one aiohttp session; see the module docstring."""
+
+    def __init__(self, settings: MonitorSettings, *, max_body: int = MAX_BODY) -> None:
+        self.settings = settings
+        self.max_body = max_body
+        #: Counters for ``repr`` and the shutdown summary.
+        self.requests = 0
+        self.not_modified = 0
+        self.errors = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._robots: dict[str, tuple[float, protego.Protego | None]] = {}
+        self._robots_locks: dict[str, asyncio.Lock] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"<HttpClient requests={self.requests} not_modified={self.not_modified}"
+            f" errors={self.errors}>"
+        )
+
+    async def __aenter__(self) -> HttpClient:
+        timeout = self.settings.timeout
+        self._session = aiohttp.ClientSession(
+            # Our own slots bound concurrency before the clock starts (see _slot); the
+            # connector's limits only back them up.
+            connector=aiohttp.TCPConnector(
+                limit=self.settings.concurrency + 1, limit_per_host=PER_HOST + 1
+            ),
+            timeout=aiohttp.ClientTimeout(
+                total=timeout, connect=min(CONNECT_TIMEOUT, timeout), sock_read=timeout
+            ),
+            headers={"User-Agent": self.settings.user_agent, "Accept": ACCEPT},
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("HttpClient used outside `async with`")
+        return self._session
+
+    async def get(
+        self,
+        url: str,
+        *,
+        where: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> Page | None:
+        """GET ``url``: a Page, or None when the server says 304 Not Modified.
+
+        ``where`` opens every error message (`source "EU Delegation" (https://…)`).
+        """
+        self.requests += 1
+        try:
+            target = _checked_url(url, where)
+            if not await self._robots_allow(target):
+                raise FetchError(where, "refused by robots.txt")
+            headers = {}
+            if etag:
+                headers["If-None-Match"] = etag
+            if last_modified:
+                headers["If-Modified-Since"] = last_modified
+            async with self._slot(target):
+                page = await self._fetch(target, where, headers)
+        except FetchError:
+            self.errors += 1
+            raise
+        if page is None:
+            self.not_modified += 1
+        return page
+
+    @staticmethod
+    def _host(url: URL) -> str:
+        return f"{url.scheme}://{url.host}:{url.port}"
+
+    def _slot(self, url: URL) -> _Slots:
+        host = self._host(url)
+        if host not in self._host_slots:
+            self._host_slots[host] = asyncio.Semaphore(PER_HOST)
+        return _Slots(self._host_slots[host], self._slots)
+
+    async def _fetch(self, url: URL, where: str, headers: dict[str, str]) -> Page | None:
+        with _client_errors(where, self.settings.timeout):
+            async with self.session.get(
+                url, headers=headers, max_redirects=_AIOHTTP_MAX_REDIRECTS
+            ) as response:
+                if response.status == 304:
+                    return None
+                if response.status >= 300:
+                    raise FetchError(
+                        where, f"HTTP {response.status} {response.reason or ''}".strip()
+                    )
+                body = await self._read(response, where)
+                media = response.content_type.lower() if "Content-Type" in response.headers else ""
+                return Page(
+                    url=str(response.url),
+                    body=body,
+                    content_type=media,
+                    charset=response.charset,
+                    status=response.status,
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                )
+
+    async def _read(self, response: aiohttp.ClientResponse, where: str) -> bytes:
+        too_large = f"response larger than {self.max_body / 2**20:g} MiB"
+        # Content-Length counts compressed bytes: over the cap, the body surely is too.
+        if response.content_length is not None and response.content_length > self.max_body:
+            raise FetchError(where, too_large)
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(CHUNK):
+            body += chunk
+            if len(body) > self.max_body:
+                raise FetchError(where, too_large)
+        return bytes(body)
+
+    async def _robots_allow(self, url: URL) -> bool:
+        host = self._host(url)
+        lock = self._robots_locks.setdefault(host, asyncio.Lock())
+        async with lock:
+            cached = self._robots.get(host)
+            if cached is None or cached[0] < time.monotonic():
+                rules = await self._load_robots(url)
+                self._robots[host] = (time.monotonic() + ROBOTS_TTL, rules)
+            rules = self._robots[host][1]
+        return rules is None or bool(rules.can_fetch(str(url), self.settings.user_agent))
+
+    async def _load_robots(self, url: URL) -> protego.Protego | None:
+        """The host's robots.txt rules; None (everything allowed) when it has none."""
+        robots = url.with_path("/robots.txt").with_query(None).with_fragment(None)
+        try:
+            async with self._slot(robots):
+                with _client_errors(str(robots), self.settings.timeout):
+                    async with self.session.get(
+                        robots, max_redirects=_AIOHTTP_MAX_REDIRECTS
+                    ) as response:
+                        status = response.status
+                        body = bytearray()
+                        async for chunk in response.content.iter_chunked(CHUNK):
+                            body += chunk
+                            if len(body) >= ROBOTS_MAX:
+                                break
+        except FetchError as exc:
+            event(log, "robots.unavailable", logging.WARNING, url=str(robots), error=str(exc))
+            return None
+        if status >= 500:
+            event(
+                log, "robots.unavailable", logging.WARNING, url=str(robots), error=f"HTTP {status}"
+            )
+            return None
+        if status >= 300:  # 4xx: the site has no robots.txt, so everything is allowed
+            return None
+        return protego.Protego.parse(bytes(body[:ROBOTS_MAX]).decode("utf-8", "replace"))
+
+
+class _Slots:
+    """Hold a host slot, then a global one, so a busy host never blocks the others' slots."""
+
+    def __init__(self, host: asyncio.Semaphore, overall: asyncio.Semaphore) -> None:
+        self.host = host
+        self.overall = overall
+
+    async def __aenter__(self) -> None:
+        await self.host.acquire()
+        try:
+            await self.overall.acquire()
+        except BaseException:
+            self.host.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.overall.release()
+        self.host.release()
+
+
+def _checked_url(url: str, where: str) -> URL:
+    """The URL as aiohttp takes it; FetchError unless it is an absolute http(s) URL."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchError(where, f'not an http(s) URL: "{url}"')
+    try:
+        parsed = URL(url)
+    except (ValueError, UnicodeError) as exc:
+        raise FetchError(where, f'invalid URL: "{url}"') from exc
+    if not parsed.host:
+        raise FetchError(where, f'invalid URL: "{url}"')
+    return parsed
+
+
+@contextmanager
+def _client_errors(where: str, timeout: float) -> Iterator[None]:
+    """aiohttp's and the clock's failures → FetchError, cause chained; the boundary."""
+    try:
+        yield
+    except TimeoutError as exc:  # also aiohttp's ServerTimeoutError and ConnectionTimeoutError
+        raise FetchError(where, f"timed out after {timeout:g}s") from exc
+    except aiohttp.TooManyRedirects as exc:
+        raise FetchError(where, "too many redirects") from exc
+    except aiohttp.InvalidUrlRedirectClientError as exc:
+        raise FetchError(where, "redirected to an invalid or non-http(s) URL") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise FetchError(where, "cannot connect") from exc
+    except aiohttp.ServerDisconnectedError as exc:
+        raise FetchError(where, "the server closed the connection") from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise FetchError(where, "broken response body") from exc
+    except aiohttp.ClientError as exc:
+        raise FetchError(where, "request failed") from exc
