@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import dateutil.parser  # type: ignore[import-untyped]  # python-dateutil ships no type hints
+import dateutil.parser
 
 #: Russian month names and abbreviations, by their first three letters ("мая" → May).
 RUSSIAN_MONTHS = {
