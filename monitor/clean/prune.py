@@ -1,0 +1,160 @@
+"""Tree surgery before extraction: the chrome trafilatura's heuristics miss.
+
+Two kinds of page defeat a general-purpose extractor on press sites:
+
+- chrome *inside* the article container (tag lines, share bars, "Related articles" boxes,
+  press contacts, comment forms, cookie banners), which it keeps because it sits beside the
+  text; these are removed by class and id;
+- pages laid out with tables (older ministry and embassy sites), where keeping tables
+  (our option, for real data tables) makes it emit the menus and footer as table rows;
+  such layout tables become plain blocks.
+
+Both change the tree in place; the caller passes its own parse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: A parsed page, an ``lxml.html.HtmlElement`` (Any: see extract.py).
+HtmlElement = Any
+
+#: Short words must be a whole class token or the id ("tags" prunes class="tags", not
+#: class="stages"); compound names may be part of one ("field--name-field-press-contacts").
+CHROME_TOKENS = frozenset(
+    {"tags", "share", "sharing", "comments", "breadcrumb", "breadcrumbs", "consent"}
+)
+CHROME_FRAGMENTS = (
+    "press-contact",
+    "related-article",
+    "related-content",
+    "related-news",
+    "related-post",
+    "related-link",
+    "social-share",
+    "social-media-share",
+    "share-button",
+    "sharing-button",
+    "cookie",
+    "comment-form",
+    "comment-respond",
+    "field-tags",
+    "tags-links",
+    "newsletter",
+)
+CHROME_ROLES = frozenset({"navigation", "contentinfo", "complementary", "dialog"})
+#: Page-level chrome by element: trafilatura drops these itself, but its fallback extractors
+#: (run when the main pass finds little text) do not, and would return the menus.
+CHROME_TAGS = frozenset({"nav", "aside", "footer", "header"})
+#: Never the page's frame or the article: a body class such as "cookie-consent-given" must
+#: not take the text with it.
+KEPT_TAGS = frozenset({"html", "body", "main", "article"})
+#: Pruning that would leave less than this share of the page's text is a misfire (a wrapper
+#: with an unlucky class name), and is not done.
+MIN_TEXT_LEFT = 1 / 7
+#: Lines longer than this are prose, whatever links they hold: not tested by drop_link_lines.
+LINK_LINE_MAX = 300
+#: A table is for layout when it is marked so, has a single cell, or a cell of it holds
+#: headings, other tables, forms or several paragraphs: data tables hold values.
+LAYOUT_TABLE_XPATH = (
+    "//table[@role='presentation' or @role='none' or count(.//td) = 1"
+    " or .//td[.//h1 or .//h2 or .//h3 or .//table or .//form or count(.//p) >= 3]]"
+)
+
+
+def prune_chrome(tree: HtmlElement) -> int:
+    """Remove the chrome blocks (see the module docstring); returns how many were removed."""
+    found = [element for element in tree.iter() if _is_chrome(element)]
+    chosen = set(found)
+    outermost = [
+        element
+        for element in found
+        if not any(a in chosen for a in element.iterancestors())
+        and element.find(".//h1") is None
+        and element.find(".//main") is None
+    ]
+    total = len(tree.text_content())
+    removed = sum(len(element.text_content()) for element in outermost)
+    if total and total - removed < total * MIN_TEXT_LEFT:
+        return 0
+    for element in outermost:
+        _drop(element)
+    return len(outermost)
+
+
+def _is_chrome(element: HtmlElement) -> bool:
+    tag = element.tag
+    if not isinstance(tag, str) or tag in KEPT_TAGS:  # comments and processing instructions
+        return False
+    if tag in CHROME_TAGS or element.get("role") in CHROME_ROLES:
+        return True
+    if (element.get("aria-label") or "").lower() == "breadcrumb":
+        return True
+    names = f"{element.get('class') or ''} {element.get('id') or ''}".lower()
+    if not names.strip():
+        return False
+    return any(token in CHROME_TOKENS for token in names.split()) or any(
+        part in names for part in CHROME_FRAGMENTS
+    )
+
+
+def unwrap_layout_tables(tree: HtmlElement) -> int:
+    """Turn layout tables, their rows and cells into <div>s; returns how many tables."""
+    tables = tree.xpath(LAYOUT_TABLE_XPATH)
+    for table in tables:
+        for section in table.xpath("./thead | ./tbody | ./tfoot"):
+            section.tag = "div"
+        for row in table.xpath("./tr | ./div/tr"):
+            for cell in row.xpath("./td | ./th"):
+                cell.tag = "div"
+            row.tag = "div"
+        table.tag = "div"
+    return len(tables)
+
+
+def _drop(element: HtmlElement) -> None:
+    """Remove ``element`` and its subtree, keeping the text that follows it."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
+def link_texts(tree: HtmlElement) -> frozenset[str]:
+    """The text of every link on the page, whitespace collapsed (taken before pruning)."""
+    texts = (" ".join(a.text_content().split()) for a in tree.iter("a"))
+    return frozenset(text for text in texts if len(text) > 1)
+
+
+def drop_link_lines(lines: list[str], links: frozenset[str]) -> list[str]:
+    """``lines`` without those made only of link texts ("Elections", "Rights | Elections")
+    or of punctuation (the "|" between two menu links).
+
+    A menu, a tag line or a list of related titles that reached the text (the extractor's
+    fallbacks take them on pages with little prose) is nothing but links; a paragraph of the
+    article is not, even when it holds a link.
+    """
+    return [line for line in lines if _has_words(line) and not _only_links(line, links)]
+
+
+def _has_words(line: str) -> bool:
+    """False for what is left of a menu between its links: "|", "·", "»"."""
+    return any(ch.isalnum() for ch in line)
+
+
+def _only_links(line: str, links: frozenset[str]) -> bool:
+    item = line.removeprefix("- ").strip()
+    if item in links:
+        return True
+    if len(item) > LINK_LINE_MAX or not links:
+        return False
+    rest = item
+    for text in sorted((t for t in links if t in rest), key=len, reverse=True):
+        rest = rest.replace(text, " ")
+    return rest != item and not any(ch.isalnum() for ch in rest)
