@@ -18,13 +18,13 @@ if TYPE_CHECKING:
 
 
 def extract(html: str | bytes, url: str | None = None) -> Article:
-    from monitor.clean.extract import extract as run
+    from monitor.clean.article import extract as run
 
     return run(html, url)
 
 
 def clean(item: Item, page: Page | None, *, source: str, reason: str = "") -> Article:
-    from monitor.clean.extract import clean as run
+    from monitor.clean.article import clean as run
 
     return run(item, page, source=source, reason=reason)
 

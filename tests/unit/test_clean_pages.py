@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from monitor.clean.extract import extract
+from monitor.clean.article import extract
 from monitor.models import Article
 
 PAGES = Path(__file__).parent.parent / "data" / "pages"

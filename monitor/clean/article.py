@@ -16,8 +16,6 @@ reason. Bugs still propagate.
 from __future__ import annotations
 
 import re
-import sys
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -253,20 +251,3 @@ def _day(value: str | None) -> datetime | None:
         return midnight_utc(date(int(found[1]), int(found[2]), int(found[3])))
     except ValueError:
         return None
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as the ``extract`` function.
-
-    Importing ``monitor.clean.extract`` makes the import system set the package attribute
-    ``monitor.clean.extract`` to this module, over the entry point of the same name that
-    clean/__init__.py defines; DESIGN §8 callers who write ``monitor.clean.extract(html)``
-    would then call a module. Until the implementation moves to a module of another name,
-    calling the module calls the function.
-    """
-
-    def __call__(self, html: str | bytes, url: str | None = None) -> Article:
-        return extract(html, url)
-
-
-sys.modules[__name__].__class__ = _CallableModule
