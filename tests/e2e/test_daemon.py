@@ -26,7 +26,7 @@ class Daemon:
         env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
@@ -38,8 +38,9 @@ class Daemon:
 
     def _read(self) -> None:
         assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.put(line)
+        with self.process.stderr:
+            for line in self.process.stderr:
+                self.lines.put(line)
 
     def wait_for(self, text: str, timeout: float = 30) -> str:
         """Wait for a stderr line containing ``text``; fail with the log so far."""
@@ -128,6 +129,7 @@ def test_restart_after_kill_9_is_not_blocked(project: Path, site: LocalSite) -> 
     first.wait_for("daemon.started")
     first.process.kill()
     first.process.wait(timeout=10)
+    first.reader.join(timeout=5)
 
     second = Daemon(config)
     second.wait_for("daemon.started")
