@@ -85,7 +85,7 @@ def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format:
     """
     source = ctx.get_parameter_source("log_level")
     level = log_level
-    if ctx.invoked_subcommand in ("run", "demo") and source is click.core.ParameterSource.DEFAULT:
+    if ctx.invoked_subcommand == "run" and source is click.core.ParameterSource.DEFAULT:
         level = "info"
     logs.setup(getattr(logging, level.upper()), log_format)
     ctx.obj = Context(config_path)
