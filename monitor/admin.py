@@ -169,11 +169,15 @@ def _source_rows(config: Config, store: SqliteStore | None) -> list[list[str]]:
     for source in config.sources:
         state = health.get(source.name)
         last_poll = state.last_poll if state else None
-        next_poll = _when(last_poll + source.every, config) if last_poll else "at start"
+        due = state.next_poll if state and state.next_poll else None
+        if due is None and last_poll is not None:
+            due = last_poll + source.every
+        next_poll = _when(due, config) if due else "at start"
         rows.append(
             [
                 source.name,
                 source.kind,
+                fetch.health(state),
                 _when(state.last_success if state else None, config),
                 (state.last_error or "") if state and state.failures else "",
                 str(state.failures if state else 0),
@@ -184,7 +188,16 @@ def _source_rows(config: Config, store: SqliteStore | None) -> list[list[str]]:
     return rows
 
 
-SOURCE_HEADERS = ("source", "kind", "last success", "last error", "failures", "items", "next poll")
+SOURCE_HEADERS = (
+    "source",
+    "kind",
+    "health",
+    "last success",
+    "last error",
+    "failures",
+    "items",
+    "next poll",
+)
 
 
 def print_sources(config: Config) -> None:

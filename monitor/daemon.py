@@ -91,6 +91,9 @@ class Daemon:
     async def _poll(self, source: SourceConfig) -> None:
         assert self.services is not None
         now = datetime.now(UTC)
+        if not await pipeline.poll_due(self.services, source, now):  # a failing source backs off
+            self.counts["polls_deferred"] += 1
+            return
         result = await pipeline.guarded_poll(self.services, source, now)
         self.counts[f"polls_{result.status}"] += 1
         self.counts["articles"] += result.new_articles
@@ -105,6 +108,14 @@ class Daemon:
         result = await pipeline.send_digest(self.services, digest, datetime.now(UTC))
         self.counts["mails_sent"] += result.sent
         self.counts["mails_failed"] += result.failed
+
+    async def retry_deliveries(self) -> None:
+        await self.job("retry deliveries", self._retry_deliveries())
+
+    async def _retry_deliveries(self) -> None:
+        assert self.services is not None
+        now = datetime.now(UTC)
+        self.counts["mails_retried"] += await pipeline.retry_deliveries(self.services, now)
 
     async def watch_rules(self) -> None:
         await self.job("watch rules", self._watch_rules())
@@ -128,8 +139,20 @@ class Daemon:
             self.services = services
             if self.stopping.is_set():
                 return
+            # Messages a crash left 'sending' are resolved before anything new is sent; the
+            # retry job then sends them, and failed ones when due, every minute (issue #7).
+            await pipeline.recover_deliveries(services, datetime.now(UTC))
             jobs = scheduler.build(
                 self.config, datetime.now(UTC), self.poll, self.digest, self.watch_rules
+            )
+            jobs.add_job(
+                self.retry_deliveries,
+                "interval",
+                minutes=1,
+                id="retry deliveries",
+                next_run_time=datetime.now(UTC),
+                max_instances=1,
+                coalesce=True,
             )
             jobs.start()
             event(

@@ -57,6 +57,11 @@ class SourceError(MonitorError):
 class FetchError(SourceError):
     """Network, timeout, HTTP status, too large, not allowed by robots.txt."""
 
+    def __init__(self, where: str, what: str, *, retry_after: float | None = None) -> None:
+        super().__init__(where, what)
+        #: Seconds the server asked us to wait (429/503 with Retry-After), if it did.
+        self.retry_after = retry_after
+
 
 class ParseError(SourceError):
     """Feed, listing page or sitemap bytes that cannot be read."""
@@ -73,7 +78,12 @@ class SchemaVersionError(StoreError):
 class DeliveryError(MonitorError):
     """A message could not be delivered; ``where`` names the recipient."""
 
-    def __init__(self, where: str, what: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, where: str, what: str, *, permanent: bool = False, maybe_sent: bool = False
+    ) -> None:
         super().__init__(where, what)
         #: True for a 5xx reply: retrying will not help.
         self.permanent = permanent
+        #: True when the server may have accepted the message before the failure (a timeout or
+        #: a dropped connection after DATA): resending might deliver it twice.
+        self.maybe_sent = maybe_sent

@@ -55,6 +55,8 @@ class SourceState:
     #: Items ever seen from this source.
     items_seen: int = 0
     last_poll: datetime | None = None
+    #: When the source is due again; later than `every` while it fails (backoff).
+    next_poll: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +181,22 @@ class Subscriber:
     #: The topics they follow; empty means every topic.
     topics: tuple[str, ...] = ()
     id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message in the outbox (``deliveries``) that is to be sent again or resolved."""
+
+    id: int
+    #: "digest", "alert" or "confirm".
+    kind: str
+    recipient: str
+    #: The message as sent the first time (same Message-ID on every attempt); b"" if unknown.
+    message: bytes
+    #: Attempts made so far, this one included once it is claimed.
+    attempts: int
+    #: The subscriber's id; None for a confirmation to an address not subscribed yet.
+    subscriber_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

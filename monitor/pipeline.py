@@ -13,6 +13,9 @@ after_polls:  feed files rewritten when there were matches; immediate alerts sen
 send_digest:  per subscriber: entries = store.digest_entries(subscriber, now)
               message = notify.compose_digest(entries)             # pure
               store.begin_delivery → notify.deliver → store.finish_delivery
+              failure: retry_at by RETRY_BACKOFF (never for 5xx: subscriber bounced)
+retries:      store.claim_retries(now) → notify.deliver(same bytes) → store.finish_delivery
+start-up:     recover_deliveries: 'sending' left by a crash → digest resent, alert not
 
 One poll of one source is a self-contained unit of work (DESIGN §1). A failure of one item
 never fails its source, and a failure of one source never fails the run (STYLE §2).
@@ -21,11 +24,13 @@ never fails its source, and a failure of one source never fails the run (STYLE �
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
@@ -54,11 +59,22 @@ async def poll_source(services: Services, source: SourceConfig, now: datetime) -
     try:
         fetched = await fetch.fetch_source(services.client, source, state)
     except SourceError as exc:
-        await db(store.record_poll, source.name, now, None, str(exc))
-        event(log, "poll.failed", logging.WARNING, source=source.name, error=str(exc))
+        retry = exc.retry_after if isinstance(exc, FetchError) else None
+        due = fetch.next_poll(now, source.every, state.failures + 1, retry_after=retry)
+        await db(store.record_poll, source.name, now, None, str(exc), due)
+        event(
+            log,
+            "poll.failed",
+            logging.WARNING,
+            source=source.name,
+            failures=state.failures + 1,
+            next_poll=due.isoformat(timespec="seconds"),
+            error=str(exc),
+        )
         return PollResult(source.name, "error", error=str(exc))
+    due = fetch.next_poll(now, source.every, 0)
     if fetched.status == "not_modified":
-        await db(store.record_poll, source.name, now, fetched, None)
+        await db(store.record_poll, source.name, now, fetched, None, due)
         event(log, "poll.not_modified", source=source.name)
         return PollResult(source.name, "not_modified")
 
@@ -67,7 +83,7 @@ async def poll_source(services: Services, source: SourceConfig, now: datetime) -
     if old:
         await db(store.remember_items, source.name, old, "old", now)
     outcomes = await asyncio.gather(*(_process_item(services, source, item, now) for item in fresh))
-    await db(store.record_poll, source.name, now, fetched, None)
+    await db(store.record_poll, source.name, now, fetched, None, due)
 
     topics: Counter[str] = Counter()
     stored = errors = 0
@@ -158,6 +174,13 @@ def _clean_and_match(
     return article, match.match(article, rules)
 
 
+async def poll_due(services: Services, source: SourceConfig, now: datetime) -> bool:
+    """Whether the daemon's tick at ``now`` should poll ``source``: False while a failing
+    source backs off (`poll --once` polls regardless)."""
+    state = await services.db(services.store.source_state, source.name)
+    return fetch.is_due(state, source.every, now)
+
+
 async def guarded_poll(services: Services, source: SourceConfig, now: datetime) -> PollResult:
     """The job boundary: poll_source, with a bug logged loudly and kept as the source's error."""
     try:
@@ -246,6 +269,9 @@ async def send_digest(services: Services, digest: DigestConfig, now: datetime) -
     sent = failed = empty = 0
     errors: list[str] = []
     for subscriber in await db(store.subscribers, digest.name):
+        # A failed digest still waiting for a retry is covered by this one (its cursor did
+        # not move): drop the retry rather than send the same articles twice.
+        await db(store.drop_retries, subscriber, "digest", "superseded by the next digest")
         entries, cursor = await db(store.digest_entries, subscriber, now)
         if not entries:
             empty += 1
@@ -283,12 +309,126 @@ async def _deliver(
         ids,
         cursor,
         now,
+        message.as_bytes(),
     )
     try:
         await notify.deliver(message, services.config)
     except DeliveryError as exc:
-        await db(store.finish_delivery, delivery, now, str(exc))
-        event(log, f"{kind}.failed", logging.WARNING, to=subscriber.email, error=str(exc))
+        await _failed(services, delivery, kind, subscriber.email, exc, 1, now)
         raise
     await db(store.finish_delivery, delivery, now, None)
     event(log, f"{kind}.sent", to=subscriber.email, articles=len(ids))
+
+
+# -- retries and recovery (issue #7) ----------------------------------------------------------
+#: The wait before the 2nd, 3rd, 4th and 5th attempt; a 5th failure is final (a digest's
+#: articles then come in the next digest: its cursor did not move).
+RETRY_BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+)
+
+
+def retry_time(kind: str, error: DeliveryError, attempts: int, now: datetime) -> datetime | None:
+    """When to try a failed message again; None: never.
+
+    A permanent failure (5xx) is final. An alert that the server may have taken (a timeout
+    or a dropped connection after the connection was made) is not resent: alerts are at most
+    once (DESIGN §9). Digests and confirmations are resent: at least once, with the same
+    Message-ID, so a client that got the first copy shows one.
+    """
+    if error.permanent or attempts > len(RETRY_BACKOFF):
+        return None
+    if kind == "alert" and error.maybe_sent:
+        return None
+    return now + RETRY_BACKOFF[attempts - 1]
+
+
+async def _failed(
+    services: Services,
+    delivery: int,
+    kind: str,
+    recipient: str,
+    error: DeliveryError,
+    attempts: int,
+    now: datetime,
+) -> None:
+    """Record a failed attempt, with its retry time; a permanent failure stops all mail to
+    the subscriber until they subscribe again."""
+    db, store = services.db, services.store
+    retry_at = retry_time(kind, error, attempts, now)
+    await db(store.finish_delivery, delivery, now, str(error), retry_at)
+    if error.permanent and kind != "confirm":
+        await db(store.mark_bounced, recipient, str(error), now)
+    event(
+        log,
+        f"{kind}.failed",
+        logging.WARNING,
+        to=recipient,
+        attempt=attempts,
+        retry_at=retry_at.isoformat() if retry_at else "never",
+        bounced=error.permanent and kind != "confirm",
+        error=str(error),
+    )
+
+
+async def retry_deliveries(services: Services, now: datetime) -> int:
+    """Send again the failed messages whose retry time has come (the same bytes, the same
+    Message-ID); how many went out."""
+    db, store = services.db, services.store
+    sent = 0
+    for delivery in await db(store.claim_retries, now):
+        if not delivery.message:
+            await db(store.finish_delivery, delivery.id, now, "nothing kept to resend")
+            continue
+        message = email.message_from_bytes(delivery.message, policy=email.policy.SMTP)
+        assert isinstance(message, EmailMessage)  # the SMTP policy builds EmailMessage
+        try:
+            await notify.deliver(message, services.config)
+        except DeliveryError as exc:
+            await _failed(
+                services,
+                delivery.id,
+                delivery.kind,
+                delivery.recipient,
+                exc,
+                delivery.attempts,
+                now,
+            )
+            continue
+        await db(store.finish_delivery, delivery.id, now, None)
+        event(log, f"{delivery.kind}.sent", to=delivery.recipient, attempt=delivery.attempts)
+        sent += 1
+    return sent
+
+
+async def recover_deliveries(services: Services, now: datetime) -> int:
+    """Resolve the deliveries a stopped process left 'sending' (run at start-up, before any
+    other sending): whether the server took the message cannot be known, so
+
+    - a digest or a confirmation is queued to be sent again now by ``retry_deliveries``
+      (at least once; the same Message-ID, so the reader's client shows one);
+    - an alert is recorded failed and not resent (at most once, DESIGN §9).
+
+    Returns how many were queued to be sent again."""
+    db, store = services.db, services.store
+    queued = 0
+    for delivery in await db(store.interrupted_deliveries):
+        if delivery.kind == "alert":
+            what = "interrupted; not resent: an alert is sent at most once"
+            await db(store.finish_delivery, delivery.id, now, what)
+        else:
+            what = "interrupted before the outcome was recorded; sent again"
+            await db(store.finish_delivery, delivery.id, now, what, now)
+            queued += 1
+        event(log, "delivery.interrupted", kind=delivery.kind, to=delivery.recipient, what=what)
+    return queued
+
+
+async def send_confirm(services: Services, subscriber: Subscriber, now: datetime) -> None:
+    """Send the double opt-in message for a subscription asked for on the web page (recorded
+    in the outbox like any message; a transient failure is retried). Raises DeliveryError."""
+    message = notify.compose_confirm(services.templates, services.config, subscriber, now)
+    await _deliver(services, subscriber, "confirm", message, [], 0, now)

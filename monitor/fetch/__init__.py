@@ -5,12 +5,25 @@ Entry points (nothing heavy is imported until one is called):
 - ``open_client(settings)`` — the HTTP client, an async context manager, made in cli/daemon;
 - ``fetch_source(client, source, state)`` → FetchResult (feed, listing page); raises SourceError;
 - ``fetch_page(client, url, source=name)`` → Page; raises FetchError;
-- ``check_url(client, url)`` → (kind, items) for `monitor sources check`.
+- ``check_url(client, url)`` → (kind, items) for `monitor sources check`;
+- ``next_poll``, ``is_due``, ``health`` — when a (failing) source is due, how it looks.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from monitor.fetch.health import health, is_due, next_poll
+
+__all__ = [
+    "check_url",
+    "fetch_page",
+    "fetch_source",
+    "health",
+    "is_due",
+    "next_poll",
+    "open_client",
+]
 
 if TYPE_CHECKING:
     from monitor.config import MonitorSettings, SourceConfig

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from monitor.errors import ParseError
+from monitor.fetch.charset import detect
 from monitor.fetch.dates import parse_date
 from monitor.fetch.markup import collapse, plain_text
 from monitor.log import event
@@ -29,18 +30,26 @@ log = logging.getLogger(__name__)
 JSON_FEED_VERSION = "https://jsonfeed.org/version/"
 
 
-def parse_feed(body: bytes, url: str, *, where: str | None = None) -> tuple[Item, ...]:
+def parse_feed(
+    body: bytes, url: str, *, where: str | None = None, charset: str | None = None
+) -> tuple[Item, ...]:
     """The entries of an RSS, Atom or JSON feed at ``url``, in the feed's order.
 
+    ``charset`` is the one the HTTP response named, if any (see charset.py for the order).
     Raises ParseError (``where``, by default the URL) when the body is not a feed at all.
     """
     where = where or url
     if is_json_feed(body):
         return parse_json_feed(body, url, where=where)
+    encoding = detect(body, charset)
     parsed = feedparser.parse(
         body,
-        # We checked the Content-Type ourselves; the feed URL is the base of relative links.
-        response_headers={"content-location": url, "content-type": "application/xml"},
+        # We checked the Content-Type and the encoding ourselves; the feed URL is the base of
+        # relative links.
+        response_headers={
+            "content-location": url,
+            "content-type": f"application/xml; charset={encoding}",
+        },
         sanitize_html=True,
     )
     items = tuple(_keep_http(_entry_items(parsed.get("entries") or []), url))

@@ -1,8 +1,10 @@
 """The one HTTP client of press-monitor: every request to a source or an article goes through it.
 
-    get(url) ─ http(s) only ─ robots.txt (fetched once per host, cached) ─ per-host and global
-             slots ─ GET with the user agent, validators, timeouts, ≤ 5 redirects
-             ─ 304 → None │ status ≥ 300 → FetchError │ body read in chunks up to the cap ─► Page
+    get(url) ─ http(s) only ─ robots.txt (fetched once per host, cached) ─ a host slot
+             ─ the host's pace (HOST_DELAY between starts; longer after a Retry-After)
+             ─ a global slot ─ GET with the user agent, validators, timeouts, ≤ 5 redirects
+             ─ 304 → None │ 429/503 → the host waits (Retry-After), one retry when short
+             │ status ≥ 300 → FetchError │ body read in chunks up to the cap ─► Page
 
 Failures a user can act on (network, timeout, status, size, robots.txt) become FetchError here,
 with the cause chained; nothing above this module sees an aiohttp exception.
@@ -13,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -43,6 +46,14 @@ ROBOTS_MAX = 512 * 1024
 #: How long a host's robots.txt is trusted before it is fetched again.
 ROBOTS_TTL = 24 * 3600.0
 CHUNK = 64 * 1024
+#: Seconds between the starts of two requests to one host (scheme, name and port).
+HOST_DELAY = 0.1
+#: A Retry-After this short (seconds) is waited out and the request tried once more; a longer
+#: one fails the request, and the host gets no request until it has passed.
+RETRY_WAIT = 10.0
+#: Retry-After values are capped at this (seconds): a typo on the server must not stop a
+#: source for a week.
+MAX_RETRY_AFTER = 6 * 3600.0
 ACCEPT = (
     "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,"
     "application/feed+json,application/xml;q=0.9,*/*;q=0.8"
@@ -52,9 +63,16 @@ ACCEPT = (
 class HttpClient:
     """An async context manager owning one aiohttp session; see the module docstring."""
 
-    def __init__(self, settings: MonitorSettings, *, max_body: int = MAX_BODY) -> None:
+    def __init__(
+        self,
+        settings: MonitorSettings,
+        *,
+        max_body: int = MAX_BODY,
+        host_delay: float = HOST_DELAY,
+    ) -> None:
         self.settings = settings
         self.max_body = max_body
+        self.host_delay = host_delay
         #: Counters for ``repr`` and the shutdown summary.
         self.requests = 0
         self.not_modified = 0
@@ -64,6 +82,10 @@ class HttpClient:
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[str, tuple[float, protego.Protego | None]] = {}
         self._robots_locks: dict[str, asyncio.Lock] = {}
+        #: Per host: the monotonic time the next request may start (pace and Retry-After).
+        self._next_start: dict[str, float] = {}
+        #: Per host: the monotonic time before which a Retry-After forbids any request.
+        self._not_before: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return (
@@ -124,8 +146,15 @@ class HttpClient:
                 headers["If-None-Match"] = etag
             if last_modified:
                 headers["If-Modified-Since"] = last_modified
-            async with self._slot(target):
-                page = await self._fetch(target, where, headers)
+            try:
+                async with self._slot(target, where):
+                    page = await self._fetch(target, where, headers)
+            except FetchError as exc:
+                if exc.retry_after is None or exc.retry_after > RETRY_WAIT:
+                    raise
+                event(log, "http.retry", url=url, after=f"{exc.retry_after:g}s")
+                async with self._slot(target, where):  # waits out the Retry-After
+                    page = await self._fetch(target, where, headers)
         except FetchError:
             self.errors += 1
             raise
@@ -137,11 +166,43 @@ class HttpClient:
     def _host(url: URL) -> str:
         return f"{url.scheme}://{url.host}:{url.port}"
 
-    def _slot(self, url: URL) -> _Slots:
+    @asynccontextmanager
+    async def _slot(self, url: URL, where: str) -> AsyncIterator[None]:
+        """A host slot, the host's pace, then a global slot (so that a busy or slow host never
+        holds the others' slots). Raises FetchError, without a request, while the host's
+        Retry-After has longer than RETRY_WAIT to run."""
         host = self._host(url)
         if host not in self._host_slots:
             self._host_slots[host] = asyncio.Semaphore(PER_HOST)
-        return _Slots(self._host_slots[host], self._slots)
+        async with self._host_slots[host]:
+            now = time.monotonic()
+            blocked = self._not_before.get(host, 0.0) - now
+            if blocked > RETRY_WAIT:
+                raise FetchError(
+                    where,
+                    f"the server asked for no requests for another {blocked:.0f}s (Retry-After)",
+                    retry_after=blocked,
+                )
+            start = max(now, self._next_start.get(host, 0.0), self._not_before.get(host, 0.0))
+            self._next_start[host] = start + self.host_delay
+            if start > now:
+                await asyncio.sleep(start - now)
+            async with self._slots:
+                yield
+
+    def _refused(self, url: URL, where: str, response: aiohttp.ClientResponse) -> FetchError:
+        """The error for a status ≥ 300; on 429 and 503 the host waits as the server asks."""
+        what = f"HTTP {response.status} {response.reason or ''}".strip()
+        if response.status not in (429, 503):
+            return FetchError(where, what)
+        after = retry_after(response.headers.get("Retry-After"))
+        if after is None:
+            return FetchError(where, what)
+        after = min(after, MAX_RETRY_AFTER)
+        host = self._host(url)
+        self._not_before[host] = max(self._not_before.get(host, 0.0), time.monotonic() + after)
+        event(log, "http.retry_after", logging.WARNING, url=str(url), after=f"{after:g}s")
+        return FetchError(where, f"{what} (retry after {after:g}s)", retry_after=after)
 
     async def _fetch(self, url: URL, where: str, headers: dict[str, str]) -> Page | None:
         with _client_errors(where, self.settings.timeout):
@@ -151,9 +212,7 @@ class HttpClient:
                 if response.status == 304:
                     return None
                 if response.status >= 300:
-                    raise FetchError(
-                        where, f"HTTP {response.status} {response.reason or ''}".strip()
-                    )
+                    raise self._refused(url, where, response)
                 body = await self._read(response, where)
                 media = response.content_type.lower() if "Content-Type" in response.headers else ""
                 return Page(
@@ -193,7 +252,7 @@ class HttpClient:
         """The host's robots.txt rules; None (everything allowed) when it has none."""
         robots = url.with_path("/robots.txt").with_query(None).with_fragment(None)
         try:
-            async with self._slot(robots):
+            async with self._slot(robots, str(robots)):
                 with _client_errors(str(robots), self.settings.timeout):
                     async with self.session.get(
                         robots, max_redirects=_AIOHTTP_MAX_REDIRECTS
@@ -217,24 +276,21 @@ class HttpClient:
         return protego.Protego.parse(bytes(body[:ROBOTS_MAX]).decode("utf-8", "replace"))
 
 
-class _Slots:
-    """Hold a host slot, then a global one, so a busy host never blocks the others' slots."""
-
-    def __init__(self, host: asyncio.Semaphore, overall: asyncio.Semaphore) -> None:
-        self.host = host
-        self.overall = overall
-
-    async def __aenter__(self) -> None:
-        await self.host.acquire()
-        try:
-            await self.overall.acquire()
-        except BaseException:
-            self.host.release()
-            raise
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.overall.release()
-        self.host.release()
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delay-seconds or an HTTP date); None when absent or
+    unreadable; never negative."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _checked_url(url: str, where: str) -> URL:

@@ -16,7 +16,7 @@ Items come in page order, deduplicated by URL. A page where nothing is found giv
 
 from __future__ import annotations
 
-import codecs
+import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,9 +27,13 @@ from bs4 import BeautifulSoup, SoupStrainer, Tag
 
 from monitor.config import SourceConfig
 from monitor.errors import ParseError
+from monitor.fetch.charset import detect
 from monitor.fetch.dates import find_date, parse_date
 from monitor.fetch.markup import element_text
+from monitor.log import event
 from monitor.models import Item
+
+log = logging.getLogger(__name__)
 
 #: Media types of <link rel="alternate"> that name a feed.
 FEED_TYPES = frozenset(
@@ -72,7 +76,7 @@ def parse_listing(
     ``charset`` is the one the HTTP response named, if any. A bad CSS selector raises
     ParseError naming ``where`` (by default the URL).
     """
-    soup = BeautifulSoup(body, "lxml", from_encoding=_known_charset(charset))
+    soup = BeautifulSoup(body, "lxml", from_encoding=detect(body, charset))
     base = _base_url(soup, url)
     if source.items:
         items = _selected(soup, base, source, where or url)
@@ -85,7 +89,7 @@ def feed_links(body: bytes, url: str, *, charset: str | None = None) -> tuple[st
     """The RSS, Atom and JSON feeds an HTML page names in <link rel="alternate">, in page order,
     comment feeds last."""
     head = SoupStrainer(["link", "base"])
-    soup = BeautifulSoup(body, "lxml", parse_only=head, from_encoding=_known_charset(charset))
+    soup = BeautifulSoup(body, "lxml", parse_only=head, from_encoding=detect(body, charset))
     base = _base_url(soup, url)
     feeds: list[tuple[bool, str]] = []
     for link in soup.find_all("link", href=True):
@@ -98,16 +102,6 @@ def feed_links(body: bytes, url: str, *, charset: str | None = None) -> tuple[st
             comments = "comment" in (_attribute(link, "title") + target).lower()
             feeds.append((comments, target))
     return tuple(dict.fromkeys(target for _, target in sorted(feeds, key=lambda f: f[0])))
-
-
-def _known_charset(charset: str | None) -> str | None:
-    if not charset:
-        return None
-    try:
-        codecs.lookup(charset)
-    except LookupError:
-        return None
-    return charset
 
 
 def _base_url(soup: BeautifulSoup, url: str) -> str:
@@ -150,6 +144,8 @@ def _selected(soup: BeautifulSoup, base: str, source: SourceConfig, where: str) 
             link = link_selector.select_one(block)
         target = _absolute(base, link.get("href")) if link is not None else None
         if link is None or target is None:
+            if link is not None:
+                _skipped(link.get("href"), where)
             continue
         title_element = title_selector.select_one(block) if title_selector else link
         title = element_text(title_element) if title_element is not None else ""
@@ -170,6 +166,18 @@ def _compile(selector: str, key: str, where: str) -> soupsieve.SoupSieve:
         return soupsieve.compile(selector)
     except soupsieve.SelectorSyntaxError as exc:
         raise ParseError(where, f'{key} = "{selector}" is not a valid CSS selector') from exc
+
+
+def _skipped(href: object, where: str) -> None:
+    """Log an item link that is not fetched because it is not an http(s) URL."""
+    event(
+        log,
+        "item.skipped",
+        logging.INFO,
+        where=where,
+        link=str(href or "")[:200],
+        reason="not an http(s) link",
+    )
 
 
 def _absolute(base: str, href: object) -> str | None:
@@ -288,6 +296,8 @@ def _article_target(link: Tag, base: str, page_url: str) -> str | None:
         return None
     target = _absolute(base, href)
     if target is None:
+        if ":" in href.split("/", 1)[0]:  # javascript:, mailto:, ftp:, file: and the like
+            event(log, "link.skipped", logging.DEBUG, link=href[:200], reason="not http(s)")
         return None
     here, there = urlsplit(page_url), urlsplit(target)
     if _site(here.netloc) != _site(there.netloc):

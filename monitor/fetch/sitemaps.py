@@ -8,6 +8,7 @@ never loads external entities.
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from xml.etree import ElementTree
 from monitor.errors import ParseError
 from monitor.fetch.dates import parse_date
 from monitor.fetch.markup import collapse
+from monitor.log import event
 from monitor.models import Item
+
+log = logging.getLogger(__name__)
 
 MAX_SITEMAP = 10 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -93,7 +97,11 @@ def _date(element: ElementTree.Element, name: str) -> datetime | None:
 
 def _locs(entry: ElementTree.Element) -> list[str]:
     loc = _text(entry, "loc")
-    return [loc] if urlsplit(loc).scheme in ("http", "https") else []
+    if urlsplit(loc).scheme in ("http", "https"):
+        return [loc]
+    if loc:
+        event(log, "item.skipped", logging.INFO, link=loc[:200], reason="not an http(s) URL")
+    return []
 
 
 def _urls(root: ElementTree.Element) -> list[Item]:

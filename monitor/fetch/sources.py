@@ -79,7 +79,7 @@ async def fetch_source(client: HttpClient, source: SourceConfig, state: SourceSt
             last_modified=page.last_modified,
             body_hash=digest,
         )
-    kind, items = await _read(client, source, page, where)
+    kind, items = await _read(client, source, page, where, state)
     return FetchResult("ok", items, kind, page.etag, page.last_modified, digest)
 
 
@@ -124,11 +124,13 @@ def _root_element(body: bytes) -> str | None:
 
 
 async def _read(
-    client: HttpClient, source: SourceConfig, page: Page, where: str
+    client: HttpClient, source: SourceConfig, page: Page, where: str, state: SourceState
 ) -> tuple[str, tuple[Item, ...]]:
     kind = source.kind if source.kind != "auto" else sniff(page)
     if kind == "feed":
-        return "feed", await asyncio.to_thread(parse_feed, page.body, page.url, where=where)
+        return "feed", await asyncio.to_thread(
+            parse_feed, page.body, page.url, where=where, charset=page.charset
+        )
     if kind == "sitemap":
         return "sitemap", await _sitemap(client, source, page, where)
     if source.kind == "auto" and not source.items:
@@ -139,14 +141,25 @@ async def _read(
         parse_listing, page.body, page.url, source, charset=page.charset, where=where
     )
     if not items:
-        raise ParseError(where, _nothing_found(source))
+        raise ParseError(where, _nothing_found(source, state))
     return "page", items
 
 
-def _nothing_found(source: SourceConfig) -> str:
+def _nothing_found(source: SourceConfig, state: SourceState) -> str:
+    """Why a listing page gave nothing; flagged as a likely layout change when the source
+    gave items before (an empty listing is never taken as "no news")."""
     if source.items:
-        return f'no items: the selector items = "{source.items}" matched nothing with a link'
-    return "no article links found (give the source items/link/title selectors)"
+        what = f'no items: the selector items = "{source.items}" matched nothing with a link'
+    else:
+        what = "no article links found"
+    if state.items_seen:
+        return (
+            f"{what}, though {state.items_seen} items were found before:"
+            " has the page's layout changed? (check the selectors)"
+        )
+    if source.items:
+        return what
+    return f"{what} (give the source items/link/title selectors)"
 
 
 async def _linked_feed(
@@ -162,7 +175,9 @@ async def _linked_feed(
         feed = await client.get(links[0], where=where)
         if feed is None:
             raise FetchError(where, "HTTP 304 Not Modified to an unconditional request")
-        return await asyncio.to_thread(parse_feed, feed.body, feed.url, where=where)
+        return await asyncio.to_thread(
+            parse_feed, feed.body, feed.url, where=where, charset=feed.charset
+        )
     except SourceError as exc:
         event(log, "source.feed_failed", logging.WARNING, source=source.name, error=str(exc))
         return None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from monitor.models import (
     Article,
+    Delivery,
     DigestEntry,
     FetchResult,
     Item,
@@ -48,10 +49,16 @@ class Store(Protocol):
         """The remembered validators and health of a source (all defaults if never polled)."""
 
     def record_poll(
-        self, source: str, now: datetime, fetched: FetchResult | None, error: str | None
+        self,
+        source: str,
+        now: datetime,
+        fetched: FetchResult | None,
+        error: str | None,
+        next_poll: datetime | None = None,
     ) -> None:
         """Remember one poll: new validators on success (kept when not modified), the error
-        and one more consecutive failure on error, the success time and zero failures on ok."""
+        and one more consecutive failure on error, the success time and zero failures on ok;
+        and when the source is due again."""
 
     def sources_health(self) -> dict[str, SourceState]:
         """Every source ever polled, by name."""
@@ -121,12 +128,39 @@ class Store(Protocol):
         article_ids: list[int],
         cursor: int,
         now: datetime,
+        message: bytes | None = None,
     ) -> int:
-        """Record a message about to be sent; for an alert, mark its articles alerted to the
-        subscriber now (an article is alerted at most once, whatever crash follows)."""
+        """Record a message about to be sent (its bytes kept for retries); for an alert, mark
+        its articles alerted to the subscriber now (an article is alerted at most once,
+        whatever crash follows)."""
 
-    def finish_delivery(self, delivery_id: int, now: datetime, error: str | None = None) -> None:
-        """Record the outcome; a delivered digest moves the subscriber's cursor."""
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        now: datetime,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        """Record the outcome; a delivered digest moves the subscriber's cursor; a failure
+        with ``retry_at`` is claimed again by ``claim_retries`` from then on."""
+
+    def claim_retries(self, now: datetime) -> list[Delivery]:
+        """Failed deliveries due for another attempt, marked 'sending' (one attempt more)."""
+
+    def interrupted_deliveries(self) -> list[Delivery]:
+        """Deliveries left 'sending' by a process that stopped before recording the outcome."""
+
+    def drop_retries(self, subscriber: Subscriber, kind: DeliveryKind, reason: str) -> int:
+        """Clear the pending retries of a subscriber's messages of one kind."""
+
+    def mark_bounced(self, email: str, reason: str, now: datetime) -> bool:
+        """Stop all mail to an address that failed permanently, until it subscribes again."""
+
+    def subscriber(self, email: str) -> tuple[Subscriber, str] | None:
+        """The subscriber with this address and its status (active, pending, bounced)."""
+
+    def confirmations_since(self, email: str, since: datetime) -> int:
+        """Confirmation messages recorded for this address since ``since``."""
 
     def last_delivery(self) -> tuple[datetime, str, str] | None:
         """When, to whom and what kind the last message was delivered."""

@@ -105,4 +105,5 @@ def source_state(row: sqlite3.Row) -> SourceState:
         failures=int(row["failures"]),
         items_seen=int(row["items_seen"]),
         last_poll=from_text_opt(row["last_poll"]),
+        next_poll=from_text_opt(row["next_poll"]),
     )

@@ -118,8 +118,27 @@ CREATE TABLE alerted (
 ) WITHOUT ROWID;
 """
 
+# Issue #7: delivery retries and permanent failures. A subscriber whose address bounced
+# permanently (5xx) gets no mail until re-subscribed; a failed delivery with retry_at set is
+# sent again then, from the bytes kept in message (same Message-ID, so clients dedupe).
+_V2 = """
+ALTER TABLE subscribers ADD COLUMN bounced_at TEXT;
+ALTER TABLE subscribers ADD COLUMN bounce_reason TEXT;
+ALTER TABLE deliveries ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE deliveries ADD COLUMN retry_at TEXT;
+ALTER TABLE deliveries ADD COLUMN message BLOB;
+CREATE INDEX deliveries_retry ON deliveries (retry_at) WHERE retry_at IS NOT NULL;
+CREATE INDEX deliveries_sending ON deliveries (status) WHERE status = 'sending';
+"""
+
+# Issue #4: source health. When a source is due again: after a failure, later and later
+# (exponential backoff with jitter, and never before the server's Retry-After).
+_V3 = """
+ALTER TABLE sources ADD COLUMN next_poll TEXT;
+"""
+
 #: Migration n (1-based) brings user_version n-1 to n.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from monitor.errors import StoreError
 from monitor.models import (
     Article,
+    Delivery,
     DigestEntry,
     FetchResult,
     Item,
@@ -39,6 +40,7 @@ from monitor.store.rows import (
     load_strings,
     normalise_email,
     to_text,
+    to_text_opt,
 )
 from monitor.store.rows import (
     source_state as state_from_row,
@@ -183,9 +185,14 @@ class SqliteStore:
         return SourceState() if row is None else state_from_row(row)
 
     def record_poll(
-        self, source: str, now: datetime, fetched: FetchResult | None, error: str | None
+        self,
+        source: str,
+        now: datetime,
+        fetched: FetchResult | None,
+        error: str | None,
+        next_poll: datetime | None = None,
     ) -> None:
-        """Remember one poll.
+        """Remember one poll, and when the source is due again (``next_poll``).
 
         On error: the message, one more consecutive failure; validators kept. On success
         (``error is None``): the success time, zero failures, and the fetched validators and
@@ -196,9 +203,9 @@ class SqliteStore:
             conn.execute("INSERT INTO sources (name) VALUES (?) ON CONFLICT DO NOTHING", (source,))
             if error is not None:
                 conn.execute(
-                    "UPDATE sources SET last_error = ?, failures = failures + 1, last_poll = ?"
-                    " WHERE name = ?",
-                    (error, to_text(now), source),
+                    "UPDATE sources SET last_error = ?, failures = failures + 1, last_poll = ?,"
+                    " next_poll = ? WHERE name = ?",
+                    (error, to_text(now), to_text_opt(next_poll), source),
                 )
                 return
             replace = fetched is not None and fetched.status == "ok"
@@ -208,7 +215,7 @@ class SqliteStore:
                     etag = {"?" if replace else "coalesce(?, etag)"},
                     last_modified = {"?" if replace else "coalesce(?, last_modified)"},
                     body_hash = {"?" if replace else "coalesce(?, body_hash)"},
-                    last_success = ?, last_poll = ?, failures = 0
+                    last_success = ?, last_poll = ?, failures = 0, next_poll = ?
                 WHERE name = ?
                 """,
                 (
@@ -217,6 +224,7 @@ class SqliteStore:
                     fetched.body_hash if fetched else None,
                     to_text(now),
                     to_text(now),
+                    to_text_opt(next_poll),
                     source,
                 ),
             )
@@ -337,7 +345,8 @@ class SqliteStore:
                 """
                 INSERT INTO subscribers (email, digest, topics, created_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (email) DO UPDATE SET
-                    digest = excluded.digest, topics = excluded.topics, status = 'active'
+                    digest = excluded.digest, topics = excluded.topics, status = 'active',
+                    bounced_at = NULL, bounce_reason = NULL
                 RETURNING id
                 """,
                 (email, digest, dump_strings(kept), to_text(now)),
@@ -357,7 +366,8 @@ class SqliteStore:
         with self._read("read subscribers") as conn:
             rows = conn.execute(
                 "SELECT id, email, digest, topics FROM subscribers"
-                " WHERE status = 'active' AND (:digest IS NULL OR digest = :digest)"
+                " WHERE status = 'active' AND bounced_at IS NULL"
+                " AND (:digest IS NULL OR digest = :digest)"
                 " ORDER BY email",
                 {"digest": digest},
             ).fetchall()
@@ -414,6 +424,7 @@ class SqliteStore:
         article_ids: list[int],
         cursor: int,
         now: datetime,
+        message: bytes | None = None,
     ) -> int:
         """Record a message about to be sent ('sending') and return its delivery id; for an
         alert, mark its articles alerted to the subscriber in the same transaction, so an
@@ -428,8 +439,8 @@ class SqliteStore:
             delivery_id = conn.execute(
                 """
                 INSERT INTO deliveries (subscriber_id, recipient, kind, message_id, article_ids,
-                                        cursor, started_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id
+                                        cursor, started_at, message)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
                 """,
                 (
                     subscriber_id,
@@ -439,6 +450,7 @@ class SqliteStore:
                     dump_ids(article_ids),
                     cursor,
                     to_text(now),
+                    message,
                 ),
             ).fetchone()[0]
             if kind == "alert":
@@ -449,15 +461,28 @@ class SqliteStore:
                 )
         return int(delivery_id)
 
-    def finish_delivery(self, delivery_id: int, now: datetime, error: str | None = None) -> None:
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        now: datetime,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
         """Record the outcome: 'sent' when ``error`` is None, and a sent digest moves its
         subscriber's cursor to the delivery's (never backwards); else 'failed' with the error,
-        the cursor unchanged, so the next digest covers the same matches again."""
+        the cursor unchanged, so the next digest covers the same matches again, and sent
+        again at ``retry_at`` if one is given (see ``claim_retries``)."""
         with self._write(f"record the outcome of delivery {delivery_id}") as conn:
             row = conn.execute(
-                "UPDATE deliveries SET status = ?, error = ?, finished_at = ? WHERE id = ?"
-                " RETURNING kind, subscriber_id, cursor",
-                ("sent" if error is None else "failed", error, to_text(now), delivery_id),
+                "UPDATE deliveries SET status = ?, error = ?, finished_at = ?, retry_at = ?"
+                " WHERE id = ? RETURNING kind, subscriber_id, cursor",
+                (
+                    "sent" if error is None else "failed",
+                    error,
+                    to_text(now),
+                    None if error is None or retry_at is None else to_text(retry_at),
+                    delivery_id,
+                ),
             ).fetchone()
             if row is None:
                 raise LookupError(f"no delivery {delivery_id}")
@@ -466,6 +491,93 @@ class SqliteStore:
                     "UPDATE subscribers SET digest_cursor = max(digest_cursor, ?) WHERE id = ?",
                     (row["cursor"], row["subscriber_id"]),
                 )
+
+    def claim_retries(self, now: datetime) -> list[Delivery]:
+        """Failed deliveries whose retry time has come, marked 'sending' again (one attempt
+        more) in the same transaction. A digest or alert whose subscriber was removed or has
+        bounced is dropped instead (its retry cleared)."""
+        with self._write("claim deliveries to retry") as conn:
+            conn.execute(
+                """
+                UPDATE deliveries SET retry_at = NULL, error = coalesce(error, '') || '; not retried: '
+                    || 'the subscriber was removed or bounced'
+                WHERE retry_at IS NOT NULL AND retry_at <= :now AND kind != 'confirm'
+                  AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = subscriber_id
+                                  AND s.status = 'active' AND s.bounced_at IS NULL)
+                """,
+                {"now": to_text(now)},
+            )
+            rows = conn.execute(
+                """
+                UPDATE deliveries SET status = 'sending', retry_at = NULL,
+                    attempts = attempts + 1, started_at = :now, finished_at = NULL
+                WHERE retry_at IS NOT NULL AND retry_at <= :now
+                RETURNING id, kind, recipient, message, attempts, subscriber_id
+                """,
+                {"now": to_text(now)},
+            ).fetchall()
+        return [_delivery(row) for row in sorted(rows, key=lambda row: int(row["id"]))]
+
+    def interrupted_deliveries(self) -> list[Delivery]:
+        """Deliveries left 'sending' by a process that stopped before it recorded the outcome."""
+        with self._read("read interrupted deliveries") as conn:
+            rows = conn.execute(
+                "SELECT id, kind, recipient, message, attempts, subscriber_id FROM deliveries"
+                " WHERE status = 'sending' ORDER BY id"
+            ).fetchall()
+        return [_delivery(row) for row in rows]
+
+    def drop_retries(self, subscriber: Subscriber, kind: DeliveryKind, reason: str) -> int:
+        """Clear the pending retries of a subscriber's messages of one kind (a new digest
+        covers what a failed one held); how many were cleared."""
+        with self._write(f"drop the retries of {subscriber.email}") as conn:
+            row = _subscriber_row(conn, subscriber)
+            if row is None:
+                return 0
+            cur = conn.execute(
+                "UPDATE deliveries SET retry_at = NULL, error = coalesce(error, '') || '; ' || ?"
+                " WHERE subscriber_id = ? AND kind = ? AND retry_at IS NOT NULL",
+                (reason, int(row["id"]), kind),
+            )
+        return cur.rowcount
+
+    def mark_bounced(self, email: str, reason: str, now: datetime) -> bool:
+        """Stop mail to an address that failed permanently, until it subscribes again."""
+        with self._write(f"mark {email} bounced") as conn:
+            cur = conn.execute(
+                "UPDATE subscribers SET bounced_at = ?, bounce_reason = ? WHERE email = ?",
+                (to_text(now), reason, normalise_email(email)),
+            )
+        return cur.rowcount > 0
+
+    def subscriber(self, email: str) -> tuple[Subscriber, str] | None:
+        """The stored subscriber with this address (any status) and its status: "active",
+        "pending" or "bounced"; None when there is none."""
+        with self._read(f"read subscriber {email}") as conn:
+            row = conn.execute(
+                "SELECT id, email, digest, topics, status, bounced_at FROM subscribers"
+                " WHERE email = ?",
+                (normalise_email(email),),
+            ).fetchone()
+        if row is None:
+            return None
+        found = Subscriber(
+            email=row["email"],
+            digest=row["digest"],
+            topics=load_strings(row["topics"]),
+            id=int(row["id"]),
+        )
+        return found, "bounced" if row["bounced_at"] else str(row["status"])
+
+    def confirmations_since(self, email: str, since: datetime) -> int:
+        """Confirmation messages recorded for this address since ``since``."""
+        with self._read(f"count confirmations to {email}") as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM deliveries WHERE kind = 'confirm' AND recipient = ?"
+                " AND started_at >= ?",
+                (normalise_email(email), to_text(since)),
+            ).fetchone()
+        return int(row[0])
 
     def last_delivery(self) -> tuple[datetime, str, str] | None:
         """When, to whom and what kind the last message was delivered (sent, not failed)."""
@@ -491,6 +603,17 @@ def _subscriber_row(conn: sqlite3.Connection, subscriber: Subscriber) -> sqlite3
         query, key = "SELECT * FROM subscribers WHERE email = ?", normalise_email(subscriber.email)
     row: sqlite3.Row | None = conn.execute(query, (key,)).fetchone()
     return row
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=int(row["id"]),
+        kind=str(row["kind"]),
+        recipient=str(row["recipient"]),
+        message=bytes(row["message"] or b""),
+        attempts=int(row["attempts"]),
+        subscriber_id=None if row["subscriber_id"] is None else int(row["subscriber_id"]),
+    )
 
 
 def _sent_a_digest(conn: sqlite3.Connection, subscriber_id: int) -> bool:
