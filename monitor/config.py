@@ -149,6 +149,10 @@ class WebConfig:
     port: int = 8080
     base_url: str = "http://localhost:8080"
     enabled: bool = True
+    #: How long the link in a subscription's confirmation e-mail works.
+    confirm_within: timedelta = timedelta(hours=48)
+    #: POST /subscribe requests one client address may make per hour (then 429).
+    subscribe_limit: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +402,11 @@ class _Reader:
         )
 
     def web(self, raw: object) -> WebConfig:
-        table = self.table(raw, "web", ("listen", "base_url", "enabled"))
+        table = self.table(
+            raw,
+            "web",
+            ("listen", "base_url", "enabled", "confirm_within", "subscribe_limit"),
+        )
         listen = self.get(table, "listen", "web", str, "127.0.0.1:8080")
         host, _, port = listen.rpartition(":")
         if not host or not port.isdigit():
@@ -410,6 +418,10 @@ class _Reader:
             port=int(port),
             base_url=base_url.rstrip("/"),
             enabled=self.get(table, "enabled", "web", bool, True),
+            confirm_within=self.convert(
+                table, "confirm_within", "web", parse_duration, timedelta(hours=48)
+            ),
+            subscribe_limit=self.get(table, "subscribe_limit", "web", int, 10),
         )
 
 

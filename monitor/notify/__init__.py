@@ -4,7 +4,8 @@ Entry points (nothing heavy is imported until one is called):
 
 - ``load_templates(templates_dir)`` → Templates; a template error raises TemplateError now,
   so the daemon refuses to start rather than send broken mail;
-- ``compose_digest(…)`` / ``compose_alert(…)`` → an EmailMessage (pure);
+- ``compose_digest(…)`` / ``compose_alert(…)`` / ``compose_confirm(…)`` → an EmailMessage;
+- ``unsubscribe_url(config, subscriber)`` → the signed link (``notify/tokens.py``);
 - ``deliver(message, config)`` → over SMTP, or into the ``state/outbox/`` Maildir;
 - ``write_feeds(feeds, feeds_dir, base_url)`` → RSS 2.0 and Atom files, written atomically;
 - ``topic_slug(topic)`` → "human-rights".
@@ -53,6 +54,20 @@ def compose_alert(
     from monitor.notify.digest import compose_alert as run
 
     return run(templates, config, subscriber, entries, now)
+
+
+def compose_confirm(
+    templates: Templates, config: Config, subscriber: Subscriber, now: datetime
+) -> EmailMessage:
+    from monitor.notify.digest import compose_confirm as run
+
+    return run(templates, config, subscriber, now)
+
+
+def unsubscribe_url(config: Config, subscriber: Subscriber) -> str:
+    from monitor.notify.digest import unsubscribe_url as run
+
+    return run(config, subscriber)
 
 
 async def deliver(message: EmailMessage, config: Config) -> None:

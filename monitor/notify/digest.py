@@ -24,13 +24,13 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any, Literal
-from urllib.parse import urlencode
 
 import css_inline
 
 from monitor.config import Config, DigestConfig
 from monitor.errors import DeliveryError, TemplateError
 from monitor.models import DigestEntry, Subscriber
+from monitor.notify import tokens
 from monitor.notify.feeds import topic_slug
 from monitor.notify.render import Templates
 from monitor.notify.snippet import Snippet, make_snippet
@@ -42,7 +42,7 @@ SUBJECT_TOPICS = 4
 #: Longest article title quoted in an alert's subject.
 SUBJECT_TITLE = 150
 
-MessageKind = Literal["digest", "alert"]
+MessageKind = Literal["digest", "alert", "confirm"]
 
 # Everything a header could take as a line break, and other control characters.
 _BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")
@@ -126,12 +126,52 @@ def compose_alert(
     return message
 
 
-def unsubscribe_url(config: Config, subscriber: Subscriber) -> str:
-    """Where a subscriber stops their mail: the one place this URL is built.
+def compose_confirm(
+    templates: Templates,
+    config: Config,
+    subscriber: Subscriber,
+    now: datetime,
+) -> EmailMessage:
+    """The double opt-in message: a signed link, valid ``[web] confirm_within``, that
+    subscribes ``subscriber`` (address, digest, topics) when it is opened."""
+    expires = now + config.web.confirm_within
+    subject = "Confirm your subscription to Press Monitor"
+    context: dict[str, Any] = {
+        "kind": "confirm",
+        "subject": subject,
+        "subscriber": subscriber,
+        "email": subscriber.email,
+        "digest": subscriber.digest,
+        "topics": subscriber.topics,
+        "confirm_url": confirm_url(config, subscriber, expires),
+        "expires": expires,
+        "now": now,
+        "timezone": config.monitor.timezone,
+        "base_url": config.web.base_url.rstrip("/"),
+        # No unsubscribe link: there is no subscription yet. _layout.html's default footer
+        # needs the name; confirm.html replaces that footer.
+        "unsubscribe_url": "",
+    }
+    message = _message(config, subscriber, "confirm", subject, None, now)
+    _add_bodies(message, templates, "confirm", context)
+    return message
 
-    For now the address in the query; signed tokens replace it when the web page comes.
-    """
-    return f"{config.web.base_url.rstrip('/')}/unsubscribe?{urlencode({'email': subscriber.email})}"
+
+def unsubscribe_url(config: Config, subscriber: Subscriber) -> str:
+    """Where a subscriber stops their mail (the page, and the RFC 8058 one-click POST): the
+    one place this URL is built. The token is signed and does not expire, so the link in an
+    old message keeps working."""
+    secret = tokens.load_secret(config.monitor.state_dir)
+    token = tokens.sign(secret, "unsubscribe", {"e": subscriber.email})
+    return f"{config.web.base_url.rstrip('/')}/unsubscribe/{token}"
+
+
+def confirm_url(config: Config, subscriber: Subscriber, expires: datetime) -> str:
+    """The signed, expiring link that confirms a subscription asked for on the web page."""
+    secret = tokens.load_secret(config.monitor.state_dir)
+    data = {"e": subscriber.email, "d": subscriber.digest, "t": list(subscriber.topics)}
+    token = tokens.sign(secret, "confirm", data, expires)
+    return f"{config.web.base_url.rstrip('/')}/confirm/{token}"
 
 
 def header_text(value: str) -> str:
@@ -270,7 +310,7 @@ def _message(
     subscriber: Subscriber,
     kind: MessageKind,
     subject: str,
-    list_id: str,
+    list_id: str | None,
     now: datetime,
 ) -> EmailMessage:
     sender = header_text(config.smtp.sender if config.smtp else DEFAULT_SENDER)
@@ -288,9 +328,10 @@ def _message(
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Press-Monitor-Kind"] = kind
-    message["List-Id"] = header_text(list_id)
-    message["List-Unsubscribe"] = f"<{unsubscribe_url(config, subscriber)}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if list_id is not None:  # a confirmation belongs to no list yet
+        message["List-Id"] = header_text(list_id)
+        message["List-Unsubscribe"] = f"<{unsubscribe_url(config, subscriber)}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
 
 

@@ -8,7 +8,8 @@
                   the password from the environment variable password_env names
 
 Failures raise DeliveryError naming the recipient and the server's reply, ``permanent`` for a
-5xx reply (retrying will not help)::
+5xx reply (retrying will not help), ``maybe_sent`` when the server may have taken the message
+before the failure (a read timeout, a dropped connection)::
 
     anna@example.org: SMTP 550 no such user
     anna@example.org: cannot connect to smtp mail.example.org:587: SMTPConnectError: …
@@ -73,7 +74,9 @@ async def _send(message: EmailMessage, smtp: SmtpConfig, recipient: str) -> None
     except aiosmtplib.SMTPException as exc:
         raise _smtp_error(exc, smtp, recipient) from exc
     except OSError as exc:  # the socket or TLS failing outside aiosmtplib's own wrapping
-        raise DeliveryError(recipient, f"cannot talk to smtp {smtp.host}:{smtp.port}") from exc
+        raise DeliveryError(
+            recipient, f"cannot talk to smtp {smtp.host}:{smtp.port}", maybe_sent=True
+        ) from exc
     for address, reply in errors.items():  # some recipients refused, others accepted
         raise DeliveryError(
             address, f"SMTP {reply.code} {reply.message}", permanent=reply.code >= 500
@@ -100,11 +103,13 @@ def _smtp_error(exc: aiosmtplib.SMTPException, smtp: SmtpConfig, recipient: str)
         return DeliveryError(recipient, f"SMTP {exc.code} {exc.message}", permanent=exc.code >= 500)
     if isinstance(exc, aiosmtplib.SMTPConnectError):
         return DeliveryError(recipient, f"cannot connect to smtp {server}")
+    # Past the connection, a timeout or a dropped connection may come after the server took
+    # the message: maybe_sent, so an alert is not resent (at most once, DESIGN §9).
     if isinstance(exc, aiosmtplib.SMTPTimeoutError):
-        return DeliveryError(recipient, f"smtp {server} timed out")
+        return DeliveryError(recipient, f"smtp {server} timed out", maybe_sent=True)
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
-        return DeliveryError(recipient, f"smtp {server} closed the connection")
-    return DeliveryError(recipient, f"smtp {server} failed")
+        return DeliveryError(recipient, f"smtp {server} closed the connection", maybe_sent=True)
+    return DeliveryError(recipient, f"smtp {server} failed", maybe_sent=True)
 
 
 def _recipient(message: EmailMessage) -> str:

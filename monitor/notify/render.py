@@ -28,7 +28,18 @@ from monitor.errors import TemplateError
 from monitor.notify.feeds import topic_slug
 
 #: The templates a message is rendered from; partials are found by following their references.
-REQUIRED: tuple[str, ...] = ("digest.html", "digest.txt", "alert.html", "alert.txt")
+REQUIRED: tuple[str, ...] = (
+    "digest.html",
+    "digest.txt",
+    "alert.html",
+    "alert.txt",
+    "confirm.html",
+    "confirm.txt",
+    "web/home.html",
+    "web/subscribe.html",
+    "web/unsubscribe.html",
+    "web/page.html",
+)
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 

@@ -499,8 +499,8 @@ class SqliteStore:
         with self._write("claim deliveries to retry") as conn:
             conn.execute(
                 """
-                UPDATE deliveries SET retry_at = NULL, error = coalesce(error, '') || '; not retried: '
-                    || 'the subscriber was removed or bounced'
+                UPDATE deliveries SET retry_at = NULL,
+                    error = coalesce(error, '') || '; not retried: the subscriber is gone'
                 WHERE retry_at IS NOT NULL AND retry_at <= :now AND kind != 'confirm'
                   AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = subscriber_id
                                   AND s.status = 'active' AND s.bounced_at IS NULL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import shutil
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,6 +16,7 @@ from monitor import notify
 from monitor.config import Config, load
 from monitor.errors import TemplateError
 from monitor.models import DigestEntry, Subscriber
+from monitor.notify import tokens
 from monitor.notify.render import Templates
 
 DATA = Path(__file__).parent.parent / "data" / "notify"
@@ -268,10 +270,11 @@ def test_digest_headers_identify_an_automatic_list_message(
     assert message["X-Press-Monitor-Kind"] == "digest"
     assert message["List-Id"] == "Press Monitor daily digest <daily.press-monitor.local>"
     # Folded onto its own line when long (RFC 5322); unfolded it is the one URL in <>.
-    assert (
-        message["List-Unsubscribe"].strip()
-        == "<https://monitor.example.org/unsubscribe?email=desk%40example.org>"
-    )
+    unsubscribe = message["List-Unsubscribe"].strip()
+    assert unsubscribe.startswith("<https://monitor.example.org/unsubscribe/")
+    token = unsubscribe.removesuffix(">").rpartition("/")[2]
+    secret = tokens.load_secret(config.monitor.state_dir)
+    assert tokens.verify(secret, "unsubscribe", token, NOW) == {"e": "desk@example.org"}
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["Date"].datetime == NOW
     assert message["Message-ID"].startswith("<")
@@ -366,9 +369,7 @@ def test_template_naming_an_unknown_variable_fails_with_file_and_line(
     tmp_path: Path, config: Config
 ) -> None:
     folder = tmp_path / "templates"
-    folder.mkdir()
-    for source in TEMPLATES.iterdir():
-        (folder / source.name).write_bytes(source.read_bytes())
+    shutil.copytree(TEMPLATES, folder)
     (folder / "digest.txt").write_bytes((DATA / "digest-undefined.txt").read_bytes())
     templates = notify.load_templates(folder)
 
