@@ -25,7 +25,13 @@ from monitor.clean.dates import dateline, midnight_utc, parse_date
 from monitor.clean.decode import check_html, decode_html, sniff_binary, strip_controls
 from monitor.clean.language import choose_language, detect, dominant_script
 from monitor.clean.meta import PageMeta, read_meta
-from monitor.clean.prune import drop_link_lines, link_texts, prune_chrome, unwrap_layout_tables
+from monitor.clean.prune import (
+    drop_link_lines,
+    link_texts,
+    merge_split_bodies,
+    prune_chrome,
+    unwrap_layout_tables,
+)
 from monitor.clean.urls import canonical_url, resolve_canonical
 from monitor.models import Article, Item, Page
 
@@ -50,8 +56,12 @@ TRAFILATURA_OPTIONS: dict[str, Any] = {
 }
 #: " | Site", " - Site" (and en and em dashes): how titles append or prepend the site's name.
 TITLE_SEPARATORS = (" | ", " \u2013 ", " \u2014 ", " - ", " :: ", " \u00b7 ", " \u00bb ", " / ")
+#: Lines at least this long that repeat earlier ones, two or more in a row, are a second copy.
+REPEAT_MIN = 80
 _T = TypeVar("_T")
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+#: A line that is a value for machines, not prose: an ISO timestamp or a bare URL.
+_MACHINE = re.compile(r"^(?:\d{4}-\d{2}-\d{2}[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?|https?://\S+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +185,7 @@ def _run_trafilatura(tree: HtmlElement, url: str | None) -> tuple[_Extracted | N
     links = link_texts(tree)
     unwrap_layout_tables(tree)
     prune_chrome(tree)
+    merge_split_bodies(tree)
     document: Any
     document, failure = _guarded(lambda: bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS))
     if document is None:
@@ -194,9 +205,27 @@ def _reason(what: str, detail: str) -> str:
 
 
 def _tidy(text: str, links: frozenset[str]) -> str:
-    """One paragraph per line; blank lines and lines made only of links dropped."""
+    """One paragraph per line; blank lines, lines made only of links, bare machine values
+    (a timestamp, a URL) and repeats of an earlier paragraph dropped."""
     lines = [" ".join(line.split()) for line in text.splitlines()]
-    return "\n".join(drop_link_lines([line for line in lines if line], links))
+    kept = drop_link_lines([line for line in lines if line and not _MACHINE.match(line)], links)
+    return "\n".join(_without_repeats(kept))
+
+
+def _without_repeats(lines: list[str]) -> list[str]:
+    """``lines`` without a second copy of a run of paragraphs (a page that prints its body
+    twice, as a "print" or AMP copy). A single repeated line stays: lists and recipes repeat
+    lines ("Portion: 1 cup, 1 tsp."), a copied body repeats runs of them."""
+    seen: set[str] = set()
+    repeat = []
+    for line in lines:
+        repeat.append(len(line) >= REPEAT_MIN and line in seen)
+        seen.add(line)
+    return [
+        line
+        for i, line in enumerate(lines)
+        if not (repeat[i] and ((i > 0 and repeat[i - 1]) or (i + 1 < len(lines) and repeat[i + 1])))
+    ]
 
 
 def _without_title(text: str, title: str) -> str:

@@ -14,6 +14,7 @@ Both change the tree in place; the caller passes its own parse.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 #: A parsed page, an ``lxml.html.HtmlElement`` (Any: see extract.py).
@@ -56,6 +57,13 @@ MIN_TEXT_LEFT = 1 / 7
 LINK_LINE_MAX = 300
 #: A table is for layout when it is marked so, has a single cell, or a cell of it holds
 #: headings, other tables, forms or several paragraphs: data tables hold values.
+#: Class names of an article body's container, for merge_split_bodies.
+BODY_CLASS_WORDS = re.compile(r"body|content|text|article|story|entry|post")
+#: A paragraph this long is prose, not a teaser's line or a caption.
+PROSE_PARAGRAPH = 150
+#: Prose is mostly not links: a block whose paragraphs' text is more than this share link
+#: text is a list of links (related articles, a menu) however long.
+MAX_LINK_SHARE = 0.3
 LAYOUT_TABLE_XPATH = (
     "//table[@role='presentation' or @role='none' or count(.//td) = 1"
     " or .//td[.//h1 or .//h2 or .//h3 or .//table or .//form or count(.//p) >= 3]]"
@@ -110,6 +118,48 @@ def unwrap_layout_tables(tree: HtmlElement) -> int:
             row.tag = "div"
         table.tag = "div"
     return len(tables)
+
+
+def merge_split_bodies(tree: HtmlElement) -> int:
+    """Join an article body that the page split into sibling containers (ads between them).
+
+    Pages built from one template repeat the body's container (same tag, same class) every
+    few paragraphs; an extractor then picks one piece and loses the rest. When several such
+    containers hold prose (long paragraphs, few links) and none holds another, the later
+    ones' content is moved into the first. Returns how many containers were merged.
+    """
+    groups: dict[tuple[str, str], list[HtmlElement]] = {}
+    for element in tree.iter("div", "section", "article"):
+        names = (element.get("class") or "").lower()
+        if BODY_CLASS_WORDS.search(names) is None:
+            continue
+        groups.setdefault((element.tag, " ".join(names.split())), []).append(element)
+    merged = 0
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        chosen = set(members)
+        if any(a in chosen for m in members for a in m.iterancestors()):
+            continue
+        if not all(_is_prose(member) for member in members):
+            continue
+        first = members[0]
+        for member in members[1:]:
+            for child in list(member):
+                first.append(child)
+            _drop(member)
+            merged += 1
+    return merged
+
+
+def _is_prose(element: HtmlElement) -> bool:
+    paragraphs = [" ".join(p.text_content().split()) for p in element.iter("p")]
+    long = [text for text in paragraphs if len(text) >= PROSE_PARAGRAPH]
+    if not long:
+        return False
+    text = sum(len(t) for t in paragraphs)
+    links = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
+    return links <= text * MAX_LINK_SHARE
 
 
 def _drop(element: HtmlElement) -> None:
