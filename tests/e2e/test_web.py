@@ -305,3 +305,22 @@ def test_feeds_are_served_with_etag_and_answer_304(web: WebApp) -> None:
     etag, modified = headers["etag"], headers["last-modified"]
     assert request(web.url + "/feeds/all.xml", headers={"If-None-Match": etag})[0] == 304
     assert request(web.url + "/feeds/all.xml", headers={"If-Modified-Since": modified})[0] == 304
+
+
+def test_a_template_with_a_jinja_error_stops_monitor_run_with_file_and_line(
+    project: Path,
+) -> None:
+    page = project / "templates" / "web" / "home.html"
+    page.write_text(page.read_text(encoding="utf-8") + "{% for x in %}\n", encoding="utf-8")
+    (project / "monitor.toml").write_text(
+        '[monitor]\ntimezone = "UTC"\n\n[web]\nlisten = "127.0.0.1:0"\n', encoding="utf-8"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(project / "monitor.toml"), "run"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = page.read_text(encoding="utf-8").count("\n")
+    assert f"templates/web/home.html:{lines}" in done.stderr.decode()
+    assert not (project / "state" / "outbox").exists()
