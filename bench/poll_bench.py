@@ -1,0 +1,297 @@
+"""Polling benchmark (issue #4): `monitor poll --once` against its peers on a local farm.
+
+    .venv/bin/python bench/poll_bench.py [AEB_DIR] [--sources 200] [--polls 50]
+        [--skip-all-articles]
+
+AEB_DIR (default ../shared/data/aeb) holds the aeb benchmark's html/*.html.gz, used as article
+pages. bench/farm.py serves 200 sources (RSS, Atom, listing pages; 20 items each, 90 days old),
+one port each, 50 ms latency per response, ETag/304. In one run:
+
+  start-up  `monitor --version`, to subtract from our subprocess times
+  cold      empty state; max_age = "30d" so the old items are remembered, not fetched
+  warm      2 new items dated now in 10 sources (fetched, cleaned, matched); the rest 304
+  peers     (a) a sequential feedparser loop, (b) lemon24's reader with parallel workers,
+            (c) a bare aiohttp fetch of the same URLs, nothing parsed (the floor)
+  articles  cold with max_age = "0": all 4,000 articles; articles/s against trafilatura's
+            single-process extraction rate over the same pages
+  memory    RSS of one process across repeated polls (--polls)
+
+reader is an optional `bench` extra: pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+#: `monitor` as a user runs it (the package's __main__, the same entry point).
+MONITOR = [sys.executable, "-m", "monitor"]
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+# -- the farm -----------------------------------------------------------------------------------
+
+
+class FarmProcess:
+    def __init__(self, aeb: Path, sources: int, workdir: Path) -> None:
+        self.ports_file = workdir / "farm.txt"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "farm.py"),
+                str(aeb),
+                "--sources",
+                str(sources),
+                "--ports-file",
+                str(self.ports_file),
+            ],
+        )
+        deadline = time.monotonic() + 60
+        while not self.ports_file.exists():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise SystemExit("the farm did not start")
+            time.sleep(0.05)
+        self.sources = [tuple(line.split()) for line in self.ports_file.read_text().splitlines()]
+        self.urls = [url for _, url in self.sources]
+
+    def control(self, what: str) -> None:
+        base = self.urls[0].rsplit("/", 1)[0]
+        urllib.request.urlopen(f"{base}/__{what}", timeout=10).read()
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# -- ours ---------------------------------------------------------------------------------------
+
+
+def write_config(farm: FarmProcess, directory: Path, max_age: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "rules").mkdir(exist_ok=True)
+    rules = ROOT / "rules"
+    for rule in rules.glob("*.toml"):
+        (directory / "rules" / rule.name).write_bytes(rule.read_bytes())
+    parts = [
+        f'[monitor]\nstate_dir = "state"\ntemplates_dir = "{ROOT / "templates"}"\n'
+        f'max_age = "{max_age}"\ntimezone = "UTC"\n'
+    ]
+    for n, (kind, url) in enumerate(farm.sources):
+        parts.append(f'\n[[source]]\nname = "source {n}"\nurl = "{url}"\n')
+        if kind == "page":
+            parts.append(
+                'kind = "page"\nitems = ".views-row"\nlink = "a"\ntitle = "h3"\ndate = ".date"\n'
+            )
+        else:
+            parts.append('kind = "feed"\n')
+    config = directory / "monitor.toml"
+    config.write_text("".join(parts), encoding="utf-8")
+    return config
+
+
+def monitor_poll(config: Path) -> tuple[float, dict[str, Any]]:
+    def run() -> dict[str, Any]:
+        done = subprocess.run(
+            [*MONITOR, "--config", str(config), "poll", "--once", "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            sys.stderr.write(done.stderr[-3000:])
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    return timed(run)
+
+
+def startup() -> float:
+    runs = [
+        timed(lambda: subprocess.run([*MONITOR, "--version"], capture_output=True, check=True))[0]
+        for _ in range(3)
+    ]
+    return min(runs)
+
+
+# -- peers --------------------------------------------------------------------------------------
+
+
+def sequential_feedparser(urls: list[str]) -> int:
+    import feedparser
+
+    entries = 0
+    for url in urls:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            entries += len(feedparser.parse(response.read()).entries)
+    return entries
+
+
+def reader_update(urls: list[str], db: Path, workers: int) -> int:
+    from reader import make_reader
+
+    reader = make_reader(str(db))
+    try:
+        for url in urls:
+            reader.add_feed(url, exist_ok=True)
+        reader.update_feeds(workers=workers, scheduled=False)
+        return reader.get_entry_counts().total or 0
+    finally:
+        reader.close()
+
+
+def aiohttp_floor(urls: list[str]) -> int:
+    import aiohttp
+
+    async def go() -> int:
+        async with aiohttp.ClientSession() as session:
+
+            async def one(url: str) -> int:
+                async with session.get(url) as response:
+                    return len(await response.read())
+
+            return sum(await asyncio.gather(*(one(url) for url in urls)))
+
+    return asyncio.run(go())
+
+
+def trafilatura_rate(aeb: Path, seconds: float = 20.0) -> float:
+    """Pages/s of trafilatura.extract in one process over the aeb pages (as served)."""
+    import trafilatura
+
+    pages = [gzip.decompress(f.read_bytes()) for f in sorted((aeb / "html").glob("*.html.gz"))]
+    trafilatura.extract(pages[0])  # imports and first-call set-up are not counted
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        trafilatura.extract(pages[done % len(pages)])
+        done += 1
+    return done / (time.perf_counter() - start)
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+
+MEMORY_SCRIPT = """
+import json, resource, sys
+from pathlib import Path
+from monitor import admin, config as cfg
+
+def rss_mib():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+config = cfg.load(sys.argv[1])
+out = []
+for n in range(int(sys.argv[2])):
+    admin.poll_once(config, config.sources, progress=False)
+    out.append(round(rss_mib(), 1))
+print(json.dumps(out))
+"""
+
+
+def memory(config: Path, polls: int) -> list[float]:
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(config), str(polls)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "aeb", nargs="?", type=Path, default=ROOT.parent / "shared" / "data" / "aeb"
+    )
+    parser.add_argument("--sources", type=int, default=200)
+    parser.add_argument("--polls", type=int, default=50, help="polls in the memory run")
+    parser.add_argument("--workers", type=int, default=16, help="reader's update workers")
+    parser.add_argument("--skip-all-articles", action="store_true", help="skip the max_age=0 run")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="poll-bench-"))
+    farm = FarmProcess(args.aeb.resolve(), args.sources, work)
+    results: dict[str, Any] = {"sources": args.sources}
+    try:
+        urls = farm.urls
+        results["startup_s"] = startup()
+        start = results["startup_s"]
+
+        # cold
+        config = write_config(farm, work / "ours", "30d")
+        results["ours_cold_s"], summary = monitor_poll(config)
+        results["ours_cold_summary"] = {
+            k: summary.get(k) for k in ("sources_ok", "sources_failed", "new_items", "new_articles")
+        }
+        results["floor_cold_s"], _ = timed(lambda: aiohttp_floor(urls))
+        results["reader_cold_s"], results["reader_entries"] = timed(
+            lambda: reader_update(urls, work / "reader.sqlite", args.workers)
+        )
+        results["sequential_cold_s"], _ = timed(lambda: sequential_feedparser(urls))
+
+        # warm
+        farm.control("warm")
+        results["ours_warm_s"], summary = monitor_poll(config)
+        results["ours_warm_summary"] = {
+            k: summary.get(k) for k in ("sources_ok", "not_modified", "new_items", "new_articles")
+        }
+        results["floor_warm_s"], _ = timed(lambda: aiohttp_floor(urls))
+        results["reader_warm_s"], _ = timed(
+            lambda: reader_update(urls, work / "reader.sqlite", args.workers)
+        )
+        results["sequential_warm_s"], _ = timed(lambda: sequential_feedparser(urls))
+
+        results["ratio_cold_vs_reader"] = (results["ours_cold_s"] - start) / results[
+            "reader_cold_s"
+        ]
+        results["ratio_warm_vs_reader"] = (results["ours_warm_s"] - start) / results[
+            "reader_warm_s"
+        ]
+
+        # memory: repeated polls in one process (after the first, all 304)
+        rss = memory(config, args.polls)
+        results["memory_mib_first_last_max"] = [rss[0], rss[-1], max(rss)]
+
+        if not args.skip_all_articles:
+            farm.control("reset")
+            every = write_config(farm, work / "all", "0")
+            seconds, summary = monitor_poll(every)
+            articles = int(summary.get("new_articles") or 0)
+            results["all_articles"] = articles
+            results["all_articles_s"] = seconds
+            results["ours_articles_per_s"] = articles / max(seconds - start, 1e-9)
+            results["trafilatura_pages_per_s"] = trafilatura_rate(args.aeb)
+            results["ratio_articles_vs_trafilatura"] = (
+                results["ours_articles_per_s"] / results["trafilatura_pages_per_s"]
+            )
+    finally:
+        farm.close()
+    print(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
