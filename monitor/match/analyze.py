@@ -1,0 +1,248 @@
+"""Text analysis for matching: tokenise, fold, stem — the same way for articles and queries.
+
+Tokens are maximal runs of letters, digits and combining marks (any script; ``_`` is not a
+letter). Everything else separates tokens, so:
+
+- ``Nur-Sultan``, ``Алма-Ата``, ``COVID-19`` are two tokens each; a query word with a hyphen
+  becomes a phrase of its parts, so ``Nur-Sultan`` matches "Nur-Sultan", "Nur–Sultan" and
+  "Nur Sultan", and ``Sultan`` alone matches them too.
+- After an apostrophe (``'``, ``’``, ``ʼ``) a lone ``s`` ending the word is the English
+  possessive or "is" and is dropped: "Kazakhstan's" is the one token "Kazakhstan" (its span
+  leaves out the "'s"), so the query ``Kazakhstan`` matches it and ``"Kazakhstan's economy"``
+  matches "Kazakhstan economy". Other apostrophes split: "d'Estaing" is "d" + "Estaing".
+- Numbers are tokens like words: ``2024``; "10,000" is "10" + "000" (a query ``10,000`` is a
+  phrase of both).
+
+Folding makes matching case-, accent- and width-insensitive: NFKD (full-width "Ｋ" → "K",
+"ﬁ" → "fi"), casefold ("ß" → "ss", "Σ" → "σ"), then accents dropped ("é" → "e", "ё" → "е",
+Russian stress marks disappear). One exception: the breve on Cyrillic и and у stays, so "й"
+and "ў" remain letters of their own. Folding "й" to "и" would change what the Russian stemmer
+sees ("и" is a vowel to it, "й" is not): "смертной" → "смертн" but "смертнои" → "смертно",
+and the query ``смертная казнь`` would stop finding "смертной казни". Kazakh letters (ә ғ қ ң
+ө ұ ү һ і) have no decomposition and stay as they are. Marks of Indic scripts are kept: they
+are letters' vowels, not accents.
+
+Stemming uses Snowball (PyStemmer) on the folded token. Which stemmer depends on the token's
+script and the article's language: the article's language when Snowball has a stemmer for it
+and that language is written in the token's script (a French article's Latin words use the
+French stemmer, its Cyrillic quotes the Russian one); otherwise the script's default (Latin →
+English, Cyrillic → Russian, Greek → Greek, Armenian → Armenian); other scripts are not
+stemmed. Kazakh has no Snowball stemmer, so Kazakh words use the Russian one.
+"""  # noqa: RUF002 -- the examples are the non-ASCII letters this module is about
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from functools import cache
+
+import Stemmer
+
+#: Characters that join a word and a trailing possessive "s".
+APOSTROPHES = "'\u2019\u02bc"
+#: Invisible characters that may sit inside a word (soft hyphen, zero-width (non-)joiner).
+_INVISIBLE = "\u00ad\u200c\u200d"
+#: Combining marks that are accents (dropped by folding); other scripts' marks are kept.
+_ACCENTS = re.compile(
+    "[\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u064b-\u065f\u0670"
+    "\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f" + _INVISIBLE + "]"
+)
+_BREVE = "\u0306"
+_KEEP_BREVE = re.compile("([иу])\u0306")
+_BREVE_MARK = "\ue000"  # a private-use stand-in while accents are stripped
+
+#: ISO 639-1 code → (Snowball algorithm, scripts it stems).
+LANGUAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ar": ("arabic", ("arab",)),
+    "ca": ("catalan", ("latn",)),
+    "cs": ("czech", ("latn",)),
+    "da": ("danish", ("latn",)),
+    "de": ("german", ("latn",)),
+    "el": ("greek", ("grek",)),
+    "en": ("english", ("latn",)),
+    "eo": ("esperanto", ("latn",)),
+    "es": ("spanish", ("latn",)),
+    "et": ("estonian", ("latn",)),
+    "eu": ("basque", ("latn",)),
+    "fa": ("persian", ("arab",)),
+    "fi": ("finnish", ("latn",)),
+    "fr": ("french", ("latn",)),
+    "ga": ("irish", ("latn",)),
+    "hi": ("hindi", ("deva",)),
+    "hu": ("hungarian", ("latn",)),
+    "hy": ("armenian", ("armn",)),
+    "id": ("indonesian", ("latn",)),
+    "it": ("italian", ("latn",)),
+    "lt": ("lithuanian", ("latn",)),
+    "nb": ("norwegian", ("latn",)),
+    "ne": ("nepali", ("deva",)),
+    "nl": ("dutch", ("latn",)),
+    "nn": ("norwegian", ("latn",)),
+    "no": ("norwegian", ("latn",)),
+    "pl": ("polish", ("latn",)),
+    "pt": ("portuguese", ("latn",)),
+    "ro": ("romanian", ("latn",)),
+    "ru": ("russian", ("cyrl",)),
+    "sr": ("serbian", ("cyrl", "latn")),
+    "st": ("sesotho", ("latn",)),
+    "sv": ("swedish", ("latn",)),
+    "ta": ("tamil", ("taml",)),
+    "tr": ("turkish", ("latn",)),
+    "yi": ("yiddish", ("hebr",)),
+}
+#: The stemmer for a script when the article's language does not say.
+DEFAULT_STEMMERS: dict[str, str] = {
+    "latn": "english",
+    "cyrl": "russian",
+    "grek": "greek",
+    "armn": "armenian",
+}
+_SCRIPT_RANGES = (
+    ("\u0250", "latn"),  # exclusive upper bounds, in order
+    ("\u0370", ""),
+    ("\u0400", "grek"),
+    ("\u0530", "cyrl"),
+    ("\u0590", "armn"),
+    ("\u0600", "hebr"),
+    ("\u0700", "arab"),
+    ("\u0900", ""),
+    ("\u0980", "deva"),
+    ("\u0b80", ""),
+    ("\u0c00", "taml"),
+)
+
+#: A stemming plan: (script, Snowball algorithm) pairs, sorted; hashable.
+Plan = tuple[tuple[str, str], ...]
+
+
+@cache
+def token_pattern() -> re.Pattern[str]:
+    """Group 1 of each match is a token; a possessive "'s" after it is consumed, not kept."""
+    marks: list[str] = []
+    start = -1
+    for cp in range(0x20001):
+        is_mark = cp < 0x20000 and unicodedata.category(chr(cp)).startswith("M")
+        if is_mark and start < 0:
+            start = cp
+        elif not is_mark and start >= 0:
+            marks.append(f"\\U{start:08x}-\\U{cp - 1:08x}")
+            start = -1
+    # One character class (\\w plus marks) is as fast as \\w+; "_" is blanked out beforehand.
+    word = f"[\\w{''.join(marks)}{_INVISIBLE}]"
+    return re.compile(f"({word}+)(?:[{APOSTROPHES}][sS](?!{word}))?")
+
+
+def tokens(text: str) -> list[str]:
+    """The tokens of ``text``, as written."""
+    return token_pattern().findall(text.replace("_", " "))
+
+
+def token_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each token of ``text``, in the order :func:`tokens` gives them."""
+    return [found.span(1) for found in token_pattern().finditer(text.replace("_", " "))]
+
+
+def fold(token: str) -> str:
+    """Case-, accent- and width-insensitive form of a token (see the module docstring)."""
+    if token.isascii():
+        return token.lower()
+    text = unicodedata.normalize("NFKD", token).casefold()
+    if _BREVE in text:
+        text = _KEEP_BREVE.sub(lambda found: found.group(1) + _BREVE_MARK, text)
+        text = _ACCENTS.sub("", text).replace(_BREVE_MARK, _BREVE)
+    else:
+        text = _ACCENTS.sub("", text)
+    return unicodedata.normalize("NFC", text)
+
+
+def script(folded: str) -> str:
+    """The script of a folded token, by its first character ("" when not stemmed)."""
+    first = folded[:1]
+    if not first or first.isdigit():
+        return ""
+    for bound, name in _SCRIPT_RANGES:
+        if first < bound:
+            return name
+    return ""
+
+
+@cache
+def available() -> frozenset[str]:
+    return frozenset(Stemmer.algorithms())
+
+
+@cache
+def plan_for(lang: str | None) -> Plan:
+    """Which Snowball stemmer each script uses in an article of language ``lang``."""
+    chosen = dict(DEFAULT_STEMMERS)
+    code = (lang or "").strip().lower().replace("_", "-").split("-")[0]
+    if code in LANGUAGES:
+        algorithm, scripts = LANGUAGES[code]
+        if algorithm in available():
+            for name in scripts:
+                chosen[name] = algorithm
+    return tuple(sorted(chosen.items()))
+
+
+@dataclass(slots=True)
+class Analyzer:
+    """Folds and stems tokens, remembering each result; safe to share between threads.
+
+    Snowball stemmers are not thread-safe, so stemming a new word takes a lock; a word seen
+    before is a dictionary look-up. Pickles without its stemmers and memory.
+    """
+
+    #: Per plan: token as written → (folded, stem).
+    _memo: dict[Plan, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    _stemmers: dict[str, Stemmer.Stemmer] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    #: Forget the words of a plan beyond this many (a daemon meets new words forever).
+    LIMIT = 200_000
+
+    def __getstate__(self) -> dict[str, object]:
+        return {}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self._memo, self._stemmers, self._lock = {}, {}, threading.Lock()
+
+    def memo(self, plan: Plan) -> dict[str, tuple[str, str]]:
+        """Token → (folded, stem) under ``plan``; fill it with :meth:`learn`."""
+        known = self._memo.get(plan)
+        if known is None:
+            known = self._memo.setdefault(plan, {})
+        return known
+
+    def learn(self, plan: Plan, words: set[str] | list[str]) -> dict[str, tuple[str, str]]:
+        """Make sure every token in ``words`` is in the plan's memo; return the memo."""
+        known = self.memo(plan)
+        new = [word for word in words if word not in known]
+        if new:
+            if len(known) + len(new) > self.LIMIT:
+                known = self._memo[plan] = {}
+                new = list(words)
+            folded = [fold(word) for word in new]
+            stems = self.stem_many(plan, folded)
+            known.update(zip(new, zip(folded, stems, strict=True), strict=True))
+        return known
+
+    def stem(self, plan: Plan, folded: str) -> str:
+        """The stem of an already folded token under ``plan``."""
+        return self.stem_many(plan, [folded])[0]
+
+    def stem_many(self, plan: Plan, folded: list[str]) -> list[str]:
+        algorithms = dict(plan)
+        out: list[str] = []
+        with self._lock:
+            for word in folded:
+                algorithm = algorithms.get(script(word))
+                if algorithm is None:
+                    out.append(word)
+                    continue
+                stemmer = self._stemmers.get(algorithm)
+                if stemmer is None:
+                    stemmer = self._stemmers[algorithm] = Stemmer.Stemmer(algorithm)
+                out.append(stemmer.stemWord(word))
+        return out

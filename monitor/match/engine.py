@@ -1,0 +1,599 @@
+"""Evaluate many queries against one text: tokenise and stem it once, look up, then check.
+
+    text ─tokens─► distinct words ─fold, stem (memo)─► {stems}, {folded}      once per text
+    {stems}, {folded} ∩ inverted index (word key → queries) ─► candidate queries
+    candidate: an OR of plain words ─► matched at once; otherwise its tree is evaluated
+    matched ─► spans of the terms that made it match (positions → character offsets)
+
+Each query gets *anchors*: words of which at least one must occur for the query to match (for
+``a AND (b OR c)`` either {a} or {b, c}; for a phrase its longest exact word). Only queries
+with an anchor among the text's words are evaluated; queries with none (``lang:ru``,
+``-sport``) are evaluated for every text. Positions (for phrases, NEAR and spans) are indexed
+only when a candidate needs them.
+
+A query word compares with a token of the text (both folded, see analyze.py) as follows:
+``word`` matches when the stems are equal, or when one side's stem is the other's whole word;
+the latter catches what Snowball stems unevenly: "казахстан" → "казахста" but "казахстане" →
+"казахстан". ``=word`` matches the folded word exactly, ``prefix*`` any folded word starting
+with the prefix.
+
+Mixed-language rules: a query is stemmed, per article language, exactly as the article's words
+are (see analyze.py: the article's language for words in its script, else the script's default
+stemmer). So in one rule ``выборы OR elections`` finds "выборах" in a Russian article and
+"election" in an English one, and a French article's Latin words are compared with French
+stems on both sides. The stems of the queries' words are computed once per article language
+met, when it is first met.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+from monitor.errors import RuleError
+from monitor.match import analyze
+from monitor.match.analyze import Analyzer, Plan, plan_for
+from monitor.match.query import (
+    ANYWHERE,
+    And,
+    Meta,
+    Near,
+    Node,
+    Not,
+    Or,
+    QuerySyntaxError,
+    Term,
+    Word,
+    excerpt,
+    host_key,
+    lint,
+    locate,
+    parse,
+)
+
+#: An occurrence: first and last token position (inclusive), and the term pieces it is made of.
+Occ = tuple[int, int, tuple[tuple[int, int], ...]]
+Span = tuple[str, int, int]
+
+
+class FieldText:
+    """One field of one text (title or body), tokenised once; positions found on demand."""
+
+    __slots__ = (
+        "_fold_pos",
+        "_offsets",
+        "_positions",
+        "_prefixes",
+        "_stem_pos",
+        "folds",
+        "memo",
+        "stems",
+        "text",
+        "tokens",
+    )
+
+    def __init__(self, text: str, analyzer: Analyzer, plan: Plan) -> None:
+        self.text = text
+        self.tokens = analyze.tokens(text) if text else []
+        types = set(self.tokens)
+        self.memo = analyzer.learn(plan, types)
+        pairs = [self.memo[token] for token in types]
+        self.folds = {folded for folded, _ in pairs}
+        self.stems = {stem for _, stem in pairs}
+        self._fold_pos: dict[str, list[int]] = {}
+        self._stem_pos: dict[str, list[int]] | None = None
+        self._positions: dict[Word, list[int]] = {}
+        self._prefixes: dict[str, list[str]] = {}
+        self._offsets: list[tuple[int, int]] | None = None
+
+    def with_prefix(self, prefix: str) -> list[str]:
+        found = self._prefixes.get(prefix)
+        if found is None:
+            found = self._prefixes[prefix] = [w for w in self.folds if w.startswith(prefix)]
+        return found
+
+    def positions(self, word: Word, stem: str) -> list[int]:
+        """Token positions where ``word`` (whose stem here is ``stem``) occurs, in order."""
+        found = self._positions.get(word)
+        if found is None:
+            found = self._positions[word] = self._find(word, stem)
+        return found
+
+    def _find(self, word: Word, stem: str) -> list[int]:
+        if self._stem_pos is None:
+            self._index()
+        stem_pos, fold_pos = self._stem_pos or {}, self._fold_pos
+        if word.how == "exact":
+            return fold_pos.get(word.text, [])
+        if word.how == "prefix":
+            return sorted(p for key in self.with_prefix(word.text) for p in fold_pos[key])
+        found = stem_pos.get(stem, [])
+        extra = [
+            *(stem_pos.get(word.text, ()) if word.text != stem else ()),
+            *(fold_pos.get(stem, ())),
+        ]
+        return sorted({*found, *extra}) if extra else found
+
+    def _index(self) -> None:
+        """Positions of every stem and folded word: one pass, when a phrase first needs it."""
+        stem_pos: dict[str, list[int]] = defaultdict(list)
+        fold_pos: dict[str, list[int]] = defaultdict(list)
+        memo = self.memo
+        for i, token in enumerate(self.tokens):
+            folded, stem = memo[token]
+            stem_pos[stem].append(i)
+            fold_pos[folded].append(i)
+        self._fold_pos = dict(fold_pos)
+        self._stem_pos = dict(stem_pos)
+
+    def offsets(self) -> list[tuple[int, int]]:
+        if self._offsets is None:
+            self._offsets = analyze.token_spans(self.text)
+        return self._offsets
+
+
+class Doc:
+    """One article (or body) as the queries see it: which query words each field has."""
+
+    def __init__(
+        self, matcher: Matcher, plan: Plan, title: str, text: str, meta: tuple[str, str, str]
+    ) -> None:
+        self.index = index = matcher.plan_index(plan)
+        self.word_ids = matcher.word_ids
+        self.fields = {
+            "title": FieldText(title, matcher.analyzer, plan),
+            "text": FieldText(text, matcher.analyzer, plan),
+        }
+        #: Per field, the ids of the query words found in it; and in either.
+        self.present = {name: index.present(field) for name, field in self.fields.items()}
+        self.anywhere = self.present["title"] | self.present["text"]
+        source, url, lang = meta
+        self.source = tuple(analyze.fold(token) for token in analyze.tokens(source))
+        self.host = host_key(urlsplit(url).hostname or "") if url else ""
+        self.lang = (lang or "").strip().lower().replace("_", "-").split("-")[0]
+        self._truth: dict[int, bool] = {}
+        self._occ: dict[tuple[int, str], list[Occ]] = {}
+
+    def true(self, node: Node) -> bool:
+        """Whether ``node`` holds for this document."""
+        if isinstance(node, Term) and len(node.words) == 1:
+            wid = self.word_ids[node.words[0]]
+            return any(wid in self.present[name] for name in node.fields)
+        if isinstance(node, And):
+            return all(self.true(child) for child in node.children)
+        if isinstance(node, Or):
+            return any(self.true(child) for child in node.children)
+        if isinstance(node, Not):
+            return not self.true(node.child)
+        return self.atom(node)
+
+    def atom(self, node: Term | Meta | Near) -> bool:
+        """A phrase, NEAR or metadata test, evaluated once per document."""
+        known = self._truth.get(id(node))
+        if known is None:
+            if isinstance(node, Meta):
+                known = self._meta(node)
+            elif isinstance(node, Term):
+                known = any(self._phrase(node, name) for name in node.fields)
+            else:
+                known = any(self.occurrences(node, name) for name in fields_of(node))
+            self._truth[id(node)] = known
+        return known
+
+    def _phrase(self, term: Term, name: str) -> bool:
+        """Whether the phrase occurs in the field (stops at the first occurrence)."""
+        present, ids = self.present[name], self.word_ids
+        if not all(ids[word] in present for word in term.words):
+            return False
+        field, stems = self.fields[name], self.index.stems
+        first, *rest = term.words
+        starts = field.positions(first, stems.get(first.text, first.text))
+        later = [set(field.positions(w, stems.get(w.text, w.text))) for w in rest]
+        if len(later) == 1:
+            second = later[0]
+            return any(p + 1 in second for p in starts)
+        return any(all(p + k in found for k, found in enumerate(later, 1)) for p in starts)
+
+    def _meta(self, node: Meta) -> bool:
+        if node.field == "lang":
+            return self.lang == node.value[0]
+        if node.field == "site":
+            host = node.value[0]
+            return self.host == host or self.host.endswith("." + host)
+        n = len(node.value)
+        return any(self.source[i : i + n] == node.value for i in range(len(self.source) - n + 1))
+
+    def occurrences(self, node: Node, name: str) -> list[Occ]:
+        """Where a word, phrase, OR-group or NEAR occurs in one field, by token position."""
+        key = (id(node), name)
+        found = self._occ.get(key)
+        if found is None:
+            found = self._occ[key] = self._occurrences(node, name)
+        return found
+
+    def _occurrences(self, node: Node, name: str) -> list[Occ]:
+        if isinstance(node, Term):
+            return self._term(node, name) if name in node.fields else []
+        if isinstance(node, Or):
+            merged = [occ for child in node.children for occ in self.occurrences(child, name)]
+            return sorted(set(merged))
+        if isinstance(node, Near):
+            left = self.occurrences(node.left, name)
+            right = self.occurrences(node.right, name) if left else []
+            return near(left, right, node.distance)
+        return []
+
+    def _term(self, term: Term, name: str) -> list[Occ]:
+        field = self.fields[name]
+        present, ids = self.present[name], self.word_ids
+        if not all(ids[word] in present for word in term.words):
+            return []
+        stems = self.index.stems
+        first, *rest = term.words
+        starts = field.positions(first, stems.get(first.text, first.text))
+        if not rest:
+            return [(p, p, ((p, p),)) for p in starts]
+        later = [set(field.positions(w, stems.get(w.text, w.text))) for w in rest]
+        n = len(rest)
+        return [
+            (p, p + n, ((p, p + n),))
+            for p in starts
+            if all(p + k in positions for k, positions in enumerate(later, 1))
+        ]
+
+
+def near(left: list[Occ], right: list[Occ], distance: int) -> list[Occ]:
+    """Pairs of occurrences, one from each side, apart by at most ``distance`` words."""
+    if not left or not right:
+        return []
+    starts = [occ[0] for occ in right]
+    longest = max(occ[1] - occ[0] for occ in right)
+    out: set[Occ] = set()
+    for a in left:
+        lo = bisect.bisect_left(starts, a[0] - distance - 1 - longest)
+        hi = bisect.bisect_right(starts, a[1] + distance + 1)
+        for b in right[lo:hi]:
+            if b[0] > a[1]:
+                gap = b[0] - a[1] - 1
+            elif a[0] > b[1]:
+                gap = a[0] - b[1] - 1
+            else:
+                continue  # overlapping: the same words cannot be near themselves
+            if gap <= distance:
+                out.add((min(a[0], b[0]), max(a[1], b[1]), a[2] + b[2]))
+    return sorted(out)
+
+
+def fields_of(node: Node) -> tuple[str, ...]:
+    """The text fields a word, phrase, OR-group or NEAR can occur in."""
+    if isinstance(node, Term):
+        return node.fields
+    if isinstance(node, Near):
+        right = fields_of(node.right)
+        return tuple(name for name in fields_of(node.left) if name in right)
+    if isinstance(node, Or):
+        names = {name for child in node.children for name in fields_of(child)}
+        return tuple(name for name in ANYWHERE if name in names)
+    return ()
+
+
+# -- clauses and the inverted index ----------------------------------------------------------
+
+
+def clauses(node: Node) -> list[tuple[Word, ...]]:
+    """Word sets of which each must have a word in the text for ``node`` to be true.
+
+    ``a AND (b OR c) AND "d e"`` gives [(a,), (b, c), (d,), (e,)]; NOT, source:, site: and
+    lang: give none (they can be true with no word present).
+    """
+    if isinstance(node, Term):
+        return [(word,) for word in node.words]
+    if isinstance(node, And):
+        return [clause for child in node.children for clause in clauses(child)]
+    if isinstance(node, Near):
+        return clauses(node.left) + clauses(node.right)
+    if isinstance(node, Or):
+        union: list[Word] = []
+        for child in node.children:
+            options = clauses(child)
+            if not options:
+                return []
+            best: tuple[Word, ...] = min(options, key=_rarity)
+            union.extend(best)
+        return [tuple(dict.fromkeys(union))]
+    return []
+
+
+def _rarity(clause: tuple[Word, ...]) -> tuple[int, int, int]:
+    """Sort key: the clause likely to be met least (fewest words and prefixes, long words)."""
+    prefixes = sum(word.how == "prefix" for word in clause)
+    return (len(clause), prefixes, -min(len(word.text) for word in clause))
+
+
+def _plain(node: Node) -> bool:
+    """A word anywhere, or an OR of such: true exactly when one of its words is present."""
+    if isinstance(node, Or):
+        return all(_plain(child) for child in node.children)
+    return isinstance(node, Term) and len(node.words) == 1 and node.fields == ANYWHERE
+
+
+def _direct(node: Node) -> bool:
+    """True when all clauses being met means the query matches, with nothing to evaluate."""
+    if isinstance(node, And):
+        return all(_plain(child) for child in node.children)
+    return _plain(node)
+
+
+class PlanIndex:
+    """The inverted index for one stemming plan: word keys → ids of the query words."""
+
+    def __init__(self, matcher: Matcher, plan: Plan) -> None:
+        words = matcher.words
+        stemmed = [word.text for word in words if word.how == "stem"]
+        #: Folded query word → its stem under this plan.
+        self.stems = dict(zip(stemmed, matcher.analyzer.stem_many(plan, stemmed), strict=True))
+        by_stem: dict[str, list[int]] = defaultdict(list)
+        by_fold: dict[str, list[int]] = defaultdict(list)
+        by_prefix: dict[str, list[int]] = defaultdict(list)
+        for wid, word in enumerate(words):
+            if word.how == "stem":
+                stem = self.stems[word.text]
+                by_stem[stem].append(wid)
+                by_fold[stem].append(wid)
+                if word.text != stem:
+                    by_stem[word.text].append(wid)
+            elif word.how == "exact":
+                by_fold[word.text].append(wid)
+            else:
+                by_prefix[word.text].append(wid)
+        self.by_stem, self.by_fold, self.by_prefix = dict(by_stem), dict(by_fold), dict(by_prefix)
+        # sets, so that intersecting with a text's words iterates the smaller side
+        self.stem_keys, self.fold_keys = set(by_stem), set(by_fold)
+        #: (length, the prefixes of that length), to cut each text word to every length once.
+        self.prefix_keys = [
+            (n, {prefix for prefix in by_prefix if len(prefix) == n})
+            for n in sorted({len(prefix) for prefix in by_prefix})
+        ]
+
+    def present(self, field: FieldText) -> set[int]:
+        """The ids of the query words that occur in ``field``."""
+        found: set[int] = set()
+        by_stem, by_fold = self.by_stem, self.by_fold
+        for key in field.stems & self.stem_keys:
+            found.update(by_stem[key])
+        for key in field.folds & self.fold_keys:
+            found.update(by_fold[key])
+        by_prefix = self.by_prefix
+        for n, keys in self.prefix_keys:
+            for key in {folded[:n] for folded in field.folds if len(folded) >= n} & keys:
+                found.update(by_prefix[key])
+        return found
+
+
+class Matcher:
+    """Many parsed queries, ready to be matched against texts; safe to share between threads.
+
+    A query is evaluated only when each of its clauses has a word in the text (counted with
+    one bit per clause); a query made of plain words (``a (b OR c)``) then matches outright.
+    """
+
+    def __init__(self, nodes: Sequence[Node]) -> None:
+        interned: dict[Node, Node] = {}
+        self.nodes = tuple(_intern(node, interned) for node in nodes)
+        self.analyzer = Analyzer()
+        self.word_ids: dict[Word, int] = {}
+        ids = self.word_ids
+        postings: list[list[tuple[int, int]]] = []
+        self.full: list[int] = []
+        self.always: list[int] = []
+        for q, node in enumerate(self.nodes):
+            found = clauses(node)
+            self.full.append((1 << len(found)) - 1)
+            if not found:
+                self.always.append(q)
+            for bit, clause in enumerate(found):
+                for word in clause:
+                    wid = ids.setdefault(word, len(ids))
+                    if wid == len(postings):
+                        postings.append([])
+                    postings[wid].append((q, 1 << bit))
+        for node in interned:
+            for word in node.words if isinstance(node, Term) else ():
+                if ids.setdefault(word, len(ids)) == len(postings):
+                    postings.append([])
+        self.postings = postings
+        self.words = list(ids)
+        self.direct = [_direct(node) for node in self.nodes]
+        self.tests = [_compile(node, ids) for node in self.nodes]
+        self._plans: dict[Plan, PlanIndex] = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"nodes": self.nodes}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        nodes = state["nodes"]
+        assert isinstance(nodes, tuple)
+        self.__init__(nodes)  # type: ignore[misc]  # unpickling rebuilds the indexes
+
+    def plan_index(self, plan: Plan) -> PlanIndex:
+        index = self._plans.get(plan)
+        if index is None:
+            with self._lock:
+                index = self._plans.get(plan)
+                if index is None:
+                    index = self._plans[plan] = PlanIndex(self, plan)
+        return index
+
+    def doc(
+        self, title: str, text: str, source: str = "", url: str = "", lang: str | None = None
+    ) -> Doc:
+        return Doc(self, plan_for(lang), title, text, (source, url, lang or ""))
+
+    def matching(self, doc: Doc) -> list[int]:
+        """Ids of the queries that match ``doc``, in order."""
+        postings, full = self.postings, self.full
+        mask: dict[int, int] = {}
+        get = mask.get
+        for wid in doc.present["title"] | doc.present["text"]:
+            for q, bit in postings[wid]:
+                mask[q] = get(q, 0) | bit
+        found = [q for q, bits in mask.items() if bits == full[q]]
+        found.extend(self.always)
+        found.sort()
+        direct, tests = self.direct, self.tests
+        return [q for q in found if direct[q] or tests[q](doc)]
+
+    def spans(self, i: int, doc: Doc) -> list[Span]:
+        """(field, start, end) character offsets of the terms that made query ``i`` match."""
+        pieces: set[tuple[str, int, int]] = set()
+        _collect(self.nodes[i], doc, pieces)
+        out: list[Span] = []
+        for name, first, last in sorted(pieces, key=lambda p: (p[0] != "title", p[1], -p[2])):
+            offsets = doc.fields[name].offsets()
+            start, end = offsets[first][0], offsets[last][1]
+            if out and out[-1][0] == name and start <= out[-1][2]:
+                out[-1] = (name, out[-1][1], max(end, out[-1][2]))
+            else:
+                out.append((name, start, end))
+        return out
+
+
+Test = Callable[[Doc], bool]
+
+
+def _compile(node: Node, ids: dict[Word, int]) -> Test:
+    """A query as nested closures: much faster to evaluate than walking the tree."""
+    if isinstance(node, Term):
+        wids = [ids[word] for word in node.words]
+        wid = wids[0]
+        if len(wids) > 1:
+            term = node
+            return lambda doc: all(w in doc.anywhere for w in wids) and doc.atom(term)
+        if node.fields == ANYWHERE:
+            return lambda doc: wid in doc.anywhere
+        name = node.fields[0]
+        return lambda doc: wid in doc.present[name]
+    if isinstance(node, Not):
+        test = _compile(node.child, ids)
+        return lambda doc: not test(doc)
+    if isinstance(node, And | Or):
+        # cheap tests first: a word look-up often decides before a phrase or NEAR is needed
+        children = sorted(node.children, key=_cost)
+        tests = [_compile(child, ids) for child in children]
+        if len(tests) == 2:
+            one, two = tests
+            if isinstance(node, And):
+                return lambda doc: one(doc) and two(doc)
+            return lambda doc: one(doc) or two(doc)
+        return _all(tests) if isinstance(node, And) else _any(tests)
+    atom = node
+    return lambda doc: doc.atom(atom)
+
+
+def _all(tests: list[Test]) -> Test:
+    def test_all(doc: Doc) -> bool:
+        for test in tests:
+            if not test(doc):
+                return False
+        return True
+
+    return test_all
+
+
+def _any(tests: list[Test]) -> Test:
+    def test_any(doc: Doc) -> bool:
+        for test in tests:
+            if test(doc):
+                return True
+        return False
+
+    return test_any
+
+
+def _cost(node: Node) -> int:
+    """A rough cost of evaluating ``node``: word look-ups are cheap, positions are not."""
+    if isinstance(node, Term):
+        return 1 if len(node.words) == 1 else 20
+    if isinstance(node, Not):
+        return _cost(node.child)
+    if isinstance(node, And | Or):
+        return sum(_cost(child) for child in node.children)
+    return 5 if isinstance(node, Meta) else 50
+
+
+def _collect(node: Node, doc: Doc, out: set[tuple[str, int, int]]) -> None:
+    """Token ranges of the terms of satisfied positive clauses (never of NOT clauses)."""
+    if isinstance(node, And):
+        for child in node.children:
+            _collect(child, doc, out)
+    elif isinstance(node, Or):
+        for child in node.children:
+            if doc.true(child):
+                _collect(child, doc, out)
+    elif isinstance(node, Term | Near):
+        for name in fields_of(node):
+            for occ in doc.occurrences(node, name):
+                out.update((name, first, last) for first, last in occ[2])
+
+
+def _intern(node: Node, seen: dict[Node, Node]) -> Node:
+    """Share equal sub-trees between queries, so a text evaluates each term once."""
+    if isinstance(node, Not):
+        node = Not(_intern(node.child, seen))
+    elif isinstance(node, And | Or):
+        node = type(node)(tuple(_intern(child, seen) for child in node.children))
+    elif isinstance(node, Near):
+        node = Near(_intern(node.left, seen), _intern(node.right, seen), node.distance, node.pos)
+    return seen.setdefault(node, node)
+
+
+# -- DESIGN §8: compile_queries ---------------------------------------------------------------
+
+
+class CompiledQueries:
+    """Queries compiled together; ``match(text, lang)`` gives the indices of those matching."""
+
+    def __init__(
+        self, queries: Sequence[str], nodes: Sequence[Node], warnings: Sequence[RuleError]
+    ) -> None:
+        self.queries = tuple(queries)
+        self.warnings = tuple(warnings)
+        self._matcher = Matcher(nodes)
+
+    def match(self, text: str, lang: str | None = None) -> set[int]:
+        """Indices of the queries matching ``text``, an article body without a title."""
+        return set(self._matcher.matching(self._matcher.doc("", text, lang=lang)))
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def __repr__(self) -> str:
+        return f"<CompiledQueries queries={len(self.queries)} warnings={len(self.warnings)}>"
+
+
+def compile_queries(queries: list[str]) -> CompiledQueries:
+    """Parse and index ``queries``; a bad one raises RuleError naming ``query[<index>]``."""
+    parsed: dict[str, Node] = {}
+    nodes: list[Node] = []
+    warnings: list[RuleError] = []
+    for i, query in enumerate(queries):
+        node = parsed.get(query)
+        if node is None:
+            try:
+                node = parsed[query] = parse(query)
+            except QuerySyntaxError as exc:
+                raise query_error(f"query[{i}]", query, exc) from exc
+            warnings.extend(RuleError(f"query[{i}]", what) for what in lint(node))
+        nodes.append(node)
+    return CompiledQueries(queries, nodes, warnings)
+
+
+def query_error(where: str, query: str, exc: QuerySyntaxError) -> RuleError:
+    """A RuleError for a query given on its own: line and column inside the query."""
+    line, column, text = locate(query, exc.pos)
+    at = f"column {column}" if "\n" not in query.strip("\n") else f"line {line}, column {column}"
+    return RuleError(where, f"{at}: {exc.what}", excerpt=excerpt(text, column))

@@ -1,0 +1,115 @@
+"""match/analyze.py: how words are cut out of a text, folded and stemmed."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from monitor.match.analyze import Analyzer, fold, plan_for, token_spans, tokens
+
+
+@pytest.mark.parametrize(
+    ("word", "folded"),
+    [
+        ("Élection", "election"),
+        ("ÉLECTION", "election"),
+        ("ＫＡＺＡＫＨＳＴＡＮ", "kazakhstan"),  # noqa: RUF001 -- full-width letters on purpose
+        ("Straße", "strasse"),
+        ("ﬁnance", "finance"),
+        ("İstanbul", "istanbul"),
+        ("ВЫБОРЫ", "выборы"),
+        ("Ёлка", "елка"),
+        ("вы\u0301боры", "выборы"),  # noqa: RUF001 -- a Russian stress mark is an accent
+    ],
+)
+def test_fold_ignores_case_accents_and_width(word: str, folded: str) -> None:
+    assert fold(word) == folded
+
+
+@pytest.mark.parametrize("word", ["йод", "район", "смертной", "ЙОД", "Ўзбекистон"])
+def test_fold_keeps_the_cyrillic_short_i_and_short_u(word: str) -> None:
+    folded = fold(word)
+
+    assert "и\u0306" not in folded  # recomposed, not decomposed
+    assert ("й" in folded) or ("ў" in folded)
+
+
+@pytest.mark.parametrize(
+    ("word", "folded"),
+    [("ҚАЗАҚСТАН", "қазақстан"), ("Өскемен", "өскемен"), ("ӘҒҚҢӨҰҮҺІ", "әғқңөұүһі")],
+)
+def test_fold_lowercases_kazakh_letters_without_turning_them_into_russian_ones(
+    word: str, folded: str
+) -> None:
+    assert fold(word) == folded
+
+
+def test_tokens_split_hyphens_and_drop_the_possessive_s() -> None:
+    text = (
+        "Kazakhstan's capital Nur-Sultan, O'Brien and Kazakhstan\u2019s COVID-19 plan: 10,000 it's"
+    )
+
+    assert tokens(text) == [
+        "Kazakhstan",
+        "capital",
+        "Nur",
+        "Sultan",
+        "O",
+        "Brien",
+        "and",
+        "Kazakhstan",
+        "COVID",
+        "19",
+        "plan",
+        "10",
+        "000",
+        "it",
+    ]
+
+
+def test_token_spans_leave_the_possessive_out_of_the_span() -> None:
+    text = "Kazakhstan's vote"
+
+    assert [text[a:b] for a, b in token_spans(text)] == ["Kazakhstan", "vote"]
+
+
+def test_tokens_keep_combining_marks_and_soft_hyphens_inside_words() -> None:
+    stressed = "вы\u0301боры"  # noqa: RUF001 -- a Russian stress mark
+    text = f"{stressed} Kasach\u00adstan हिन्दी snake_case"
+
+    assert tokens(text) == [stressed, "Kasach\u00adstan", "हिन्दी", "snake", "case"]
+    assert fold("Kasach\u00adstan") == "kasachstan"
+
+
+def test_stemming_uses_english_for_latin_and_russian_for_cyrillic_by_default() -> None:
+    analyzer = Analyzer()
+    plan = plan_for(None)
+
+    stems = analyzer.stem_many(plan, ["elections", "election", "выборах", "выборов", "выборы"])
+
+    assert stems[0] == stems[1]
+    assert stems[2] == stems[3] == stems[4]
+
+
+def test_stemming_uses_the_article_language_for_words_in_its_script() -> None:
+    analyzer = Analyzer()
+
+    french = dict(plan_for("fr-FR"))
+    kazakh = dict(plan_for("kk"))
+
+    assert french["latn"] == "french"
+    assert french["cyrl"] == "russian"
+    assert kazakh == dict(plan_for(None))  # no Snowball stemmer for Kazakh
+    assert analyzer.stem(plan_for("fr"), "elections") == analyzer.stem(plan_for("fr"), "election")
+
+
+def test_the_analyzer_pickles_without_its_memory_and_still_works() -> None:
+    analyzer = Analyzer()
+    plan = plan_for("ru")
+    analyzer.learn(plan, ["Выборах"])
+
+    copy = pickle.loads(pickle.dumps(analyzer))
+
+    assert copy.memo(plan) == {}
+    assert copy.learn(plan, ["Выборах"])["Выборах"] == ("выборах", "выбор")
