@@ -212,12 +212,16 @@ def print_sources(config: Config) -> None:
 def print_status(config: Config) -> None:
     """`monitor status`: sources, matches today, subscribers, last delivery, rule errors."""
     rules = match.load_rules(config.monitor.rules_dir)
+    print(f"daemon: {daemon_state(config.monitor.state_dir)}")
     if not config.monitor.db_path.exists():
         print("no polls yet: run `monitor poll --once` or `monitor run`")
         print_table("Sources", SOURCE_HEADERS, _source_rows(config, None))
     else:
         with _reading(config) as store:
-            print_table("Sources", SOURCE_HEADERS, _source_rows(config, store))
+            source_rows = _source_rows(config, store)
+            failing = [row for row in source_rows if row[3]]
+            print(f"sources: {len(source_rows) - len(failing)} healthy, {len(failing)} failing")
+            print_table("Sources", SOURCE_HEADERS, source_rows)
             tz = config.monitor.timezone
             midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)
             today = store.match_counts(midnight)
@@ -231,9 +235,41 @@ def print_status(config: Config) -> None:
                 "last delivery: "
                 + (f"{_when(last[0], config)} {last[2]} to {last[1]}" if last else "none")
             )
+    for digest, when in next_digests(config, datetime.now(UTC)).items():
+        print(f"next digest: {digest} at {_when(when, config)}")
     print(f"rules: {len(rules.rules)} on {len(rules.topics)} topics; errors: {len(rules.errors)}")
     for error in rules.errors:
         print(f"  {error}")
+
+
+def daemon_state(state_dir: Path) -> str:
+    """ "running (PID n)" when a `monitor run` holds the state directory's lock, else
+    "not running"; the lock is tried, never taken for long (issue #8)."""
+    import fcntl
+
+    path = state_dir / "monitor.pid"
+    try:
+        with path.open("r", encoding="ascii") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f"running (PID {handle.read().strip() or 'unknown'})"
+            return "not running"
+    except FileNotFoundError:
+        return "not running"
+
+
+def next_digests(config: Config, now: datetime) -> dict[str, datetime]:
+    """When each digest is due next, by name."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    due = {}
+    for digest in config.digests:
+        trigger = CronTrigger(timezone=config.monitor.timezone, **digest.cron_fields)
+        when = trigger.get_next_fire_time(None, now.astimezone(config.monitor.timezone))
+        if when is not None:
+            due[digest.name] = when
+    return due
 
 
 # -- sources check, extract -------------------------------------------------------------------
@@ -428,3 +464,30 @@ def print_subscribers(config: Config) -> None:
             [s.email, s.digest, ", ".join(s.topics) or "every topic"] for s in store.subscribers()
         ]
     print_table("Subscribers", ("email", "digest", "topics"), rows)
+
+
+# -- database maintenance (issue #8) ----------------------------------------------------------
+
+
+def backup_db(config: Config, target: Path) -> str:
+    """`monitor db backup PATH`: a consistent copy, also while `monitor run` writes."""
+    with _reading(config) as store:
+        size = store.backup(target)
+    return f"backed up {config.monitor.db_path} to {target} ({size:,} bytes)"
+
+
+def vacuum_db(config: Config) -> str:
+    """`monitor db vacuum`."""
+    with _writing(config) as store:
+        result = store.vacuum()
+    return f"vacuumed {config.monitor.db_path}: {result.before:,} → {result.after:,} bytes"
+
+
+def prune_db(config: Config) -> str:
+    """`monitor db prune`: what `monitor run` does daily when [monitor] keep is set."""
+    keep = config.monitor.keep
+    if keep is None:
+        return 'nothing to prune: [monitor] keep is not set (e.g. keep = "365d")'
+    with _writing(config) as store:
+        count = store.prune(datetime.now(UTC) - keep)
+    return f"pruned the text of {count} article(s) found more than {keep.days} days ago"

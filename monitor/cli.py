@@ -450,6 +450,60 @@ def status(ctx: Context) -> int:
     return 0
 
 
+# -- database maintenance (issue #8) ----------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Back up, compact and check the database."""
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@pass_ctx
+def db_backup(ctx: Context, path: Path) -> int:
+    """Copy the database to PATH, safely while `monitor run` is writing.
+
+    \b
+    Example:
+      monitor db backup /var/backups/monitor-$(date +%F).db
+    """
+    from monitor import admin
+
+    click.echo(admin.backup_db(ctx.config, path))
+    return 0
+
+
+@db.command("vacuum")
+@pass_ctx
+def db_vacuum(ctx: Context) -> int:
+    """Rebuild the database file to return the space of deleted rows.
+
+    \b
+    Example:
+      monitor db vacuum
+    """
+    from monitor import admin
+
+    click.echo(admin.vacuum_db(ctx.config))
+    return 0
+
+
+@db.command("prune")
+@pass_ctx
+def db_prune(ctx: Context) -> int:
+    """Empty the text of articles older than [monitor] keep now (`monitor run` does it daily).
+
+    \b
+    Example:
+      monitor db prune
+    """
+    from monitor import admin
+
+    click.echo(admin.prune_db(ctx.config))
+    return 0
+
+
 # -- entry point ------------------------------------------------------------------------------
 
 

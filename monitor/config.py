@@ -66,6 +66,8 @@ class MonitorSettings:
     concurrency: int = 16
     #: Seconds a whole request may take.
     timeout: float = 30.0
+    #: Article text older than this is pruned daily (title, URL and dates stay); None: never.
+    keep: timedelta | None = None
 
     @property
     def db_path(self) -> Path:
@@ -297,6 +299,7 @@ class _Reader:
             user_agent=self.get(table, "user_agent", "monitor", str, defaults.user_agent),
             concurrency=self.positive(table, "concurrency", "monitor", defaults.concurrency),
             timeout=self.get(table, "timeout", "monitor", float, defaults.timeout),
+            keep=self.convert(table, "keep", "monitor", _max_age, defaults.keep),
         )
 
     def positive(self, table: Mapping[str, Any], key: str, where: str, default: int) -> int:

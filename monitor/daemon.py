@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from monitor import pipeline, runtime, scheduler
+from monitor import notify, pipeline, runtime, scheduler
 from monitor.config import Config, DigestConfig, SourceConfig
-from monitor.errors import MonitorError
+from monitor.errors import MonitorError, StoreError, TemplateError
 from monitor.log import event
+from monitor.metrics import Metrics
 
 log = logging.getLogger("monitor.daemon")
 
@@ -64,6 +65,10 @@ class Daemon:
         self.counts: Counter[str] = Counter()
         self.services: runtime.Services | None = None
         self._rules_signature: tuple[tuple[str, int, int], ...] = ()
+        #: This daemon's Prometheus registry, served at /metrics (issue #8).
+        self.metrics = Metrics()
+        #: SIGHUP reloads under way.
+        self.reloads: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         counts = " ".join(f"{key}={value}" for key, value in sorted(self.counts.items()))
@@ -77,12 +82,17 @@ class Daemon:
         task = asyncio.current_task()
         assert task is not None
         self.tasks.add(task)
+        self.metrics.in_flight.inc()
         try:
             await work
+        except StoreError as exc:  # locked, full, read-only: logged; the next run tries again
+            self.counts["store_errors"] += 1
+            event(log, "job.store_error", logging.ERROR, job=name, error=str(exc))
         except Exception:  # the job boundary: a bug is logged loudly, the daemon goes on
             self.counts["crashed"] += 1
             log.critical("job.crashed job=%s", name, exc_info=True)
         finally:
+            self.metrics.in_flight.dec()
             self.tasks.discard(task)
 
     async def poll(self, source: SourceConfig) -> None:
@@ -93,8 +103,11 @@ class Daemon:
         now = datetime.now(UTC)
         if not await pipeline.poll_due(self.services, source, now):  # a failing source backs off
             self.counts["polls_deferred"] += 1
+            self.metrics.polls.labels("deferred").inc()
             return
+        started = asyncio.get_running_loop().time()
         result = await pipeline.guarded_poll(self.services, source, now)
+        self.metrics.poll_done(result, asyncio.get_running_loop().time() - started)
         self.counts[f"polls_{result.status}"] += 1
         self.counts["articles"] += result.new_articles
         self.counts["matches"] += sum(result.matches.values())
@@ -130,6 +143,40 @@ class Daemon:
         self.services.rules = lambda: rules
         event(log, "rules.loaded", rules=len(rules.rules), errors=len(rules.errors))
 
+    async def reload(self) -> None:
+        """SIGHUP: reload the rules and the templates now. A template set that fails to
+        load is not taken: the old one stays, and the error is logged."""
+        await self.job("reload", self._reload())
+
+    async def _reload(self) -> None:
+        if self.services is None:
+            return
+        self._rules_signature = ()  # whatever the files' times say
+        await self._watch_rules()
+        try:
+            templates = await asyncio.to_thread(
+                notify.load_templates, self.config.monitor.templates_dir
+            )
+        except TemplateError as exc:
+            event(log, "templates.error", logging.ERROR, error=str(exc), kept="the old ones")
+            return
+        self.services.templates = templates
+        event(log, "templates.loaded", dir=str(self.config.monitor.templates_dir))
+
+    async def maintain(self) -> None:
+        await self.job("maintain", self._maintain())
+
+    async def _maintain(self) -> None:
+        """Daily: prune article text older than [monitor] keep (issue #8)."""
+        assert self.services is not None
+        keep = self.config.monitor.keep
+        if keep is None:
+            return
+        store = self.services.store
+        pruned = await self.services.db(store.prune, datetime.now(UTC) - keep)
+        self.metrics.pruned.inc(pruned)
+        event(log, "store.pruned", articles=pruned, older_than=f"{keep.days}d")
+
     async def run(self) -> None:
         """Serve until a signal; then drain and stop."""
         from monitor.web import serve
@@ -137,11 +184,15 @@ class Daemon:
         self._rules_signature = rules_signature(self.config.monitor.rules_dir)
         async with runtime.open_services(self.config) as services:
             self.services = services
+            services.metrics = self.metrics
             if self.stopping.is_set():
                 return
             # Messages a crash left 'sending' are resolved before anything new is sent; the
             # retry job then sends them, and failed ones when due, every minute (issue #7).
             await pipeline.recover_deliveries(services, datetime.now(UTC))
+            # A kill between storing a match and alerting it leaves the alert pending: send it
+            # now, not only after the next poll that happens to match something (#8).
+            await pipeline.send_alerts(services, datetime.now(UTC))
             jobs = scheduler.build(
                 self.config, datetime.now(UTC), self.poll, self.digest, self.watch_rules
             )
@@ -154,6 +205,17 @@ class Daemon:
                 max_instances=1,
                 coalesce=True,
             )
+            if self.config.monitor.keep is not None:
+                jobs.add_job(
+                    self.maintain,
+                    "interval",
+                    hours=24,
+                    id="maintain",
+                    next_run_time=datetime.now(UTC),
+                    max_instances=1,
+                    coalesce=True,
+                )
+            scheduler.observe(jobs, self.metrics)
             jobs.start()
             event(
                 log,
@@ -214,6 +276,7 @@ async def _main(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _on_signal, daemon, signum)
+    loop.add_signal_handler(signal.SIGHUP, _on_hangup, daemon)
     started = loop.time()
     try:
         await daemon.run()
@@ -230,3 +293,10 @@ async def _main(config: Config) -> int:
 def _on_signal(daemon: Daemon, signum: int) -> None:
     event(log, "daemon.signal", signal=signal.Signals(signum).name)
     daemon.stopping.set()
+
+
+def _on_hangup(daemon: Daemon) -> None:
+    event(log, "daemon.signal", signal="SIGHUP", action="reload rules and templates")
+    task = asyncio.ensure_future(daemon.reload())
+    daemon.reloads.add(task)  # keep a reference until it is done
+    task.add_done_callback(daemon.reloads.discard)

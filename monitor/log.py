@@ -68,3 +68,9 @@ def setup(level: int = logging.INFO, fmt: str = "text") -> None:
     root.propagate = False
     for noisy in ("trafilatura", "htmldate", "apscheduler", "aiohttp.access", "charset_normalizer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A tick skipped because the source's previous poll still runs is expected (max_instances
+    # = 1); it is counted in /metrics, not printed once per source per tick.
+    logging.getLogger("apscheduler.executors").setLevel(logging.ERROR)
+    # The scheduler's own warnings go through our handler, one formatted line each.
+    logging.getLogger("apscheduler").handlers[:] = [handler]
+    logging.getLogger("apscheduler").propagate = False

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from monitor import clean, fetch, notify
 from monitor.config import DigestConfig, SourceConfig
-from monitor.errors import DeliveryError, FetchError, SourceError
+from monitor.errors import DeliveryError, FetchError, SourceError, StoreError
 from monitor.log import event
 from monitor.models import Article, DigestEntry, Item, Match, Page, PollResult, Subscriber
 
@@ -185,6 +185,9 @@ async def guarded_poll(services: Services, source: SourceConfig, now: datetime) 
     """The job boundary: poll_source, with a bug logged loudly and kept as the source's error."""
     try:
         return await poll_source(services, source, now)
+    except StoreError as exc:  # locked, full, read-only: not a bug; the next poll tries again
+        event(log, "poll.store_error", logging.ERROR, source=source.name, error=str(exc))
+        return PollResult(source.name, "error", error=str(exc))
     except Exception as exc:  # the one broad except: a bug must not stop the other sources
         error = f"internal error: {type(exc).__name__}: {exc}"
         log.critical("poll.crashed source=%s", source.name, exc_info=True)
@@ -226,28 +229,43 @@ async def write_feeds(services: Services, now: datetime) -> None:
     for topic in await db(store.topics):
         feeds[topic] = await db(store.recent_entries, topic, 100)
     config = services.config
-    paths = await asyncio.to_thread(
-        notify.write_feeds, feeds, config.monitor.feeds_dir, config.web.base_url, now
-    )
+    try:
+        paths = await asyncio.to_thread(
+            notify.write_feeds, feeds, config.monitor.feeds_dir, config.web.base_url, now
+        )
+    except OSError as exc:  # disk full, read-only: the old files stay; the next poll retries
+        event(
+            log,
+            "feeds.failed",
+            logging.ERROR,
+            dir=str(config.monitor.feeds_dir),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        return
     event(log, "feeds.written", files=len(paths), dir=str(config.monitor.feeds_dir))
 
 
 async def send_alerts(services: Services, now: datetime) -> int:
-    """Send each subscriber one message with their not-yet-alerted immediate matches."""
+    """Send each subscriber one message with their not-yet-alerted immediate matches.
+
+    One at a time: polls finishing together each call this, and two runs side by side would
+    both read the same not-yet-alerted articles and alert them twice (found by the crash
+    test of issue #8)."""
     db, store = services.db, services.store
     sent = 0
-    for subscriber in await db(store.subscribers, None):
-        entries = await db(store.alert_entries, subscriber)
-        if not entries:
-            continue
-        message = notify.compose_alert(
-            services.templates, services.config, subscriber, entries, now
-        )
-        try:
-            await _deliver(services, subscriber, "alert", message, entries, 0, now)
-            sent += 1
-        except DeliveryError:
-            continue  # logged by _deliver; the alert is not sent twice (DESIGN §9)
+    async with services.alerting:
+        for subscriber in await db(store.subscribers, None):
+            entries = await db(store.alert_entries, subscriber)
+            if not entries:
+                continue
+            message = notify.compose_alert(
+                services.templates, services.config, subscriber, entries, now
+            )
+            try:
+                await _deliver(services, subscriber, "alert", message, entries, 0, now)
+                sent += 1
+            except DeliveryError:
+                continue  # logged by _deliver; the alert is not sent twice (DESIGN §9)
     return sent
 
 
@@ -314,8 +332,12 @@ async def _deliver(
     try:
         await notify.deliver(message, services.config)
     except DeliveryError as exc:
+        if services.metrics is not None:
+            services.metrics.mails.labels(kind, "failed").inc()
         await _failed(services, delivery, kind, subscriber.email, exc, 1, now)
         raise
+    if services.metrics is not None:
+        services.metrics.mails.labels(kind, "sent").inc()
     await db(store.finish_delivery, delivery, now, None)
     event(log, f"{kind}.sent", to=subscriber.email, articles=len(ids))
 
@@ -422,6 +444,9 @@ async def recover_deliveries(services: Services, now: datetime) -> int:
         else:
             what = "interrupted before the outcome was recorded; sent again"
             await db(store.finish_delivery, delivery.id, now, what, now)
+            # It may have gone out: the next digest must not repeat its articles in another
+            # message, and this resend (same Message-ID) must survive it (#8).
+            await db(store.cover_digest, delivery.id)
             queued += 1
         event(log, "delivery.interrupted", kind=delivery.kind, to=delivery.recipient, what=what)
     return queued

@@ -21,6 +21,7 @@ from monitor.log import event
 if TYPE_CHECKING:
     from monitor.fetch.http import HttpClient
     from monitor.match.rules import RuleSet
+    from monitor.metrics import Metrics
     from monitor.notify.render import Templates
     from monitor.store import Store
 
@@ -59,6 +60,10 @@ class Services:
     workers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="clean")
     )
+    #: The daemon's Prometheus metrics (/metrics); None in one-shot commands (issue #8).
+    metrics: Metrics | None = None
+    #: Held while alerts are sent, so that concurrent polls never alert an article twice.
+    alerting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def off_loop(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.config import Config
@@ -16,6 +16,8 @@ from monitor.log import event
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from monitor.metrics import Metrics
 
 log = logging.getLogger("monitor.scheduler")
 
@@ -82,3 +84,18 @@ def build(
 def next_runs(scheduler: AsyncIOScheduler) -> dict[str, datetime | None]:
     """When each job runs next, by job id."""
     return {job.id: job.next_run_time for job in scheduler.get_jobs()}
+
+
+def observe(scheduler: AsyncIOScheduler, metrics: Metrics) -> None:
+    """Count into ``metrics`` how late each job starts and the ticks skipped (issue #8)."""
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobSubmissionEvent
+
+    def on_event(found: JobSubmissionEvent) -> None:
+        if found.code == EVENT_JOB_MAX_INSTANCES:
+            metrics.skipped.inc()
+            return
+        if found.job_id.startswith("poll:") and found.scheduled_run_times:
+            late = datetime.now(UTC) - max(found.scheduled_run_times)
+            metrics.poll_lag.observe(max(late.total_seconds(), 0.0))
+
+    scheduler.add_listener(on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)

@@ -150,8 +150,15 @@ class Store(Protocol):
     def interrupted_deliveries(self) -> list[Delivery]:
         """Deliveries left 'sending' by a process that stopped before recording the outcome."""
 
+    def prune(self, cutoff: datetime) -> int:
+        """Empty the text of articles found before ``cutoff`` that nothing shows any more."""
+
+    def cover_digest(self, delivery_id: int) -> None:
+        """Move the subscriber's digest cursor past a digest that may have gone out."""
+
     def drop_retries(self, subscriber: Subscriber, kind: DeliveryKind, reason: str) -> int:
-        """Clear the pending retries of a subscriber's messages of one kind."""
+        """Clear the pending retries of a subscriber's messages of one kind (not those of
+        digests the cursor has passed: see ``cover_digest``)."""
 
     def mark_bounced(self, email: str, reason: str, now: datetime) -> bool:
         """Stop all mail to an address that failed permanently, until it subscribes again."""

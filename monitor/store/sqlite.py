@@ -31,7 +31,7 @@ from monitor.models import (
     Stored,
     Subscriber,
 )
-from monitor.store import DeliveryKind, ItemOutcome, articles, entries, schema
+from monitor.store import DeliveryKind, ItemOutcome, articles, entries, maintenance, schema
 from monitor.store.rows import (
     dump_ids,
     dump_strings,
@@ -395,6 +395,9 @@ class SqliteStore:
         with self._read(f"read the digest of {subscriber.email}") as conn:
             row = _subscriber_row(conn, subscriber)
             cursor = 0 if row is None else int(row["digest_cursor"])
+            if row is not None:  # a digest still 'sending' (in flight, or cut off by a kill)
+                # covers its matches: they must not go out again in another message (#8)
+                cursor = max(cursor, _sending_digest_cursor(conn, int(row["id"])))
             window_start = None
             if cursor == 0 and (row is None or not _sent_a_digest(conn, int(row["id"]))):
                 window_start = now - timedelta(days=entries.FIRST_DIGEST_DAYS)
@@ -527,6 +530,19 @@ class SqliteStore:
             ).fetchall()
         return [_delivery(row) for row in rows]
 
+    def cover_digest(self, delivery_id: int) -> None:
+        """Move the subscriber's digest cursor past a digest that may have gone out (a kill
+        cut it off after it was handed over): the next digest starts after it, and its resend
+        (the same Message-ID) is the only copy that may still go (issue #8)."""
+        with self._write(f"move the digest cursor past delivery {delivery_id}") as conn:
+            conn.execute(
+                "UPDATE subscribers SET digest_cursor = max(digest_cursor, d.cursor)"
+                " FROM (SELECT subscriber_id, cursor FROM deliveries"
+                "       WHERE id = ? AND kind = 'digest') AS d"
+                " WHERE subscribers.id = d.subscriber_id",
+                (delivery_id,),
+            )
+
     def drop_retries(self, subscriber: Subscriber, kind: DeliveryKind, reason: str) -> int:
         """Clear the pending retries of a subscriber's messages of one kind (a new digest
         covers what a failed one held); how many were cleared."""
@@ -536,8 +552,10 @@ class SqliteStore:
                 return 0
             cur = conn.execute(
                 "UPDATE deliveries SET retry_at = NULL, error = coalesce(error, '') || '; ' || ?"
-                " WHERE subscriber_id = ? AND kind = ? AND retry_at IS NOT NULL",
-                (reason, int(row["id"]), kind),
+                " WHERE subscriber_id = ? AND kind = ? AND retry_at IS NOT NULL"
+                # a digest the cursor has passed (cover_digest) is not covered by the next (#8)
+                " AND NOT (kind = 'digest' AND cursor <= ?)",
+                (reason, int(row["id"]), kind, int(row["digest_cursor"])),
             )
         return cur.rowcount
 
@@ -579,6 +597,29 @@ class SqliteStore:
             ).fetchone()
         return int(row[0])
 
+    # -- maintenance (issue #8; the work is in maintenance.py) -------------------------------
+
+    def backup(self, target: Path) -> int:
+        """Copy the database, consistent while others write, to ``target``; its size."""
+        with sqlite_errors(self.path, f"back up to {target}"):
+            return maintenance.backup(self._conn, self.path, target)
+
+    def vacuum(self) -> maintenance.VacuumResult:
+        """Rebuild the file without free pages; the sizes before and after."""
+        with sqlite_errors(self.path, "vacuum the database"):
+            return maintenance.vacuum(self._conn, self.path)
+
+    def prune(self, cutoff: datetime) -> int:
+        """Empty the text of articles found before ``cutoff`` that no feed file or pending
+        digest shows (title, URL, dates and matches stay); how many were pruned."""
+        with self._write("prune old article text") as conn:
+            return maintenance.prune(conn, cutoff)
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``: "ok", or SQLite's list of problems."""
+        with self._read("check the database's integrity") as conn:
+            return "\n".join(str(row[0]) for row in conn.execute("PRAGMA integrity_check"))
+
     def last_delivery(self) -> tuple[datetime, str, str] | None:
         """When, to whom and what kind the last message was delivered (sent, not failed)."""
         with self._read("read the last delivery") as conn:
@@ -614,6 +655,16 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         attempts=int(row["attempts"]),
         subscriber_id=None if row["subscriber_id"] is None else int(row["subscriber_id"]),
     )
+
+
+def _sending_digest_cursor(conn: sqlite3.Connection, subscriber_id: int) -> int:
+    """The highest cursor of the subscriber's digests still 'sending' (0: none)."""
+    row = conn.execute(
+        "SELECT coalesce(max(cursor), 0) FROM deliveries"
+        " WHERE subscriber_id = ? AND kind = 'digest' AND status = 'sending'",
+        (subscriber_id,),
+    ).fetchone()
+    return int(row[0])
 
 
 def _sent_a_digest(conn: sqlite3.Connection, subscriber_id: int) -> bool:

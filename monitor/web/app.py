@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor import notify, pipeline
+from monitor import metrics, notify, pipeline
 from monitor.config import Config
 from monitor.errors import DeliveryError, MonitorError
 from monitor.log import event
@@ -95,6 +95,7 @@ def make_app(config: Config, services: Services) -> web.Application:
     app[LIMITER] = RateLimiter(config.web.subscribe_limit)
     app.router.add_get("/", home)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics.handle)  # issue #8: the daemon's Prometheus metrics
     app.router.add_get("/feeds/{name}", feed_file)
     app.router.add_get("/subscribe", subscribe_form)
     app.router.add_post("/subscribe", subscribe)
