@@ -27,6 +27,7 @@ from monitor.clean.language import choose_language, detect, dominant_script
 from monitor.clean.meta import PageMeta, read_meta
 from monitor.clean.prune import (
     drop_link_lines,
+    drop_other_articles,
     link_texts,
     merge_split_bodies,
     prune_chrome,
@@ -50,10 +51,19 @@ TRAFILATURA_OPTIONS: dict[str, Any] = {
     "include_tables": True,
     "include_images": False,
     "include_links": False,
-    "with_metadata": True,
+    "with_metadata": False,
     "favor_precision": False,
-    "date_extraction_params": {"extensive_search": False, "original_date": True},
+    "fast": True,
 }
+#: The second opinion: trafilatura's full cascade (its comparison with readability and
+#: jusText), run only when the fast pass's text looks wrong (see ``_looks_wrong``).
+SECOND_OPINION: dict[str, Any] = {**TRAFILATURA_OPTIONS, "fast": False}
+#: A text shorter than this (characters) is too short to be a press article's body.
+MIN_TEXT = 250
+#: A text whose lines of prose (``PROSE_LINE`` characters and more) hold less than this
+#: share of its characters is a menu, an archive list or a tag cloud, not an article.
+MIN_PROSE_SHARE = 0.5
+PROSE_LINE = 80
 #: " | Site", " - Site" (and en and em dashes): how titles append or prepend the site's name.
 TITLE_SEPARATORS = (" | ", " \u2013 ", " \u2014 ", " - ", " :: ", " \u00b7 ", " \u00bb ", " / ")
 #: Lines at least this long that repeat earlier ones, two or more in a row, are a second copy.
@@ -90,13 +100,13 @@ def extract(html: str | bytes, url: str | None = None, *, charset: str | None = 
         return Article(url=article_url, title=_title(meta, None, url), text="", reason=reason)
     title = _title(meta, found, url)
     text = _without_title(found.text, title)
-    published = parse_date(meta.published) or _day(found.day) or dateline(text)
+    published = parse_date(meta.published) or dateline(text) or _markup_day(tree, url)
     return Article(
         url=article_url,
         title=title,
         text=text,
         published=published,
-        author=found.author,
+        author=meta.author,
         language=choose_language(meta.language, text),
         reason="" if text else "no main text",
     )
@@ -185,19 +195,38 @@ def _run_trafilatura(tree: HtmlElement, url: str | None) -> tuple[_Extracted | N
     links = link_texts(tree)
     unwrap_layout_tables(tree)
     prune_chrome(tree)
+    drop_other_articles(tree)
     merge_split_bodies(tree)
     document: Any
     document, failure = _guarded(lambda: bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS))
+    text = _tidy(getattr(document, "text", "") or "", links)
+    if _looks_wrong(text):
+        # bare_extraction works on a copy, so the pruned tree is still whole here.
+        second, second_failure = _guarded(lambda: bare_extraction(tree, url=url, **SECOND_OPINION))
+        second_text = _tidy(getattr(second, "text", "") or "", links)
+        better = not _looks_wrong(second_text) or _prose(second_text) > _prose(text)
+        if second_text and (not text or better):
+            document, failure, text = second, second_failure, second_text
     if document is None:
         return None, failure
     found = _Extracted(
-        text=_tidy(document.text or "", links),
+        text=text,
         title=" ".join((document.title or "").split()),
-        author=" ".join((document.author or "").split()) or None,
-        day=document.date,
-        site_name=document.sitename,
+        author=None,
+        day=None,
+        site_name=None,
     )
     return found, ""
+
+
+def _looks_wrong(text: str) -> bool:
+    """True for a text that is too short, or mostly short lines (menus, lists of links)."""
+    return len(text) < MIN_TEXT or _prose(text) < len(text) * MIN_PROSE_SHARE
+
+
+def _prose(text: str) -> int:
+    """How many characters of ``text`` are in lines long enough to be prose."""
+    return sum(len(line) for line in text.split("\n") if len(line) >= PROSE_LINE)
 
 
 def _reason(what: str, detail: str) -> str:
@@ -270,6 +299,18 @@ def _is_site(part: str, names: set[str]) -> bool:
 
 def _folded(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+
+
+def _markup_day(tree: HtmlElement, url: str | None) -> datetime | None:
+    """htmldate's reading of the markup (its "extensive" search is off: it falls back to the
+    footer's copyright year, which is not a publication date); only when the page's
+    structured data and dateline named no date."""
+    from htmldate import find_date
+
+    found, _ = _guarded(
+        lambda: find_date(tree, url=url, extensive_search=False, original_date=True)
+    )
+    return _day(found)
 
 
 def _day(value: str | None) -> datetime | None:

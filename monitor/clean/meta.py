@@ -69,6 +69,8 @@ class PageMeta:
     site_name: str | None = None
     #: True when the document is a <frameset>: its text lives in other documents.
     frameset: bool = False
+    #: The author's or authors' names ("A. Smith, B. Jones"), from JSON-LD or <meta>.
+    author: str | None = None
 
 
 def read_meta(tree: HtmlElement) -> PageMeta:
@@ -89,6 +91,7 @@ def read_meta(tree: HtmlElement) -> PageMeta:
         title=_title_element(tree),
         site_name=metas.get("og:site_name") or _publisher(article),
         frameset=bool(tree.xpath("//frameset")),
+        author=_authors(article.get("author")) or _meta_author(metas),
     )
 
 
@@ -196,6 +199,26 @@ def _publisher(article: dict[str, Any]) -> str | None:
     if isinstance(publisher, dict):
         return _text(publisher.get("name"))
     return _text(publisher)
+
+
+def _authors(value: object) -> str | None:
+    """JSON-LD ``author``: a name, a Person, or a list of them → "A, B"; None for none."""
+    entries = value if isinstance(value, list) else [value]
+    names = [_text(entry) for entry in entries]
+    found = [name for name in dict.fromkeys(names) if name and not _is_url(name)]
+    return ", ".join(found) or None
+
+
+def _meta_author(metas: dict[str, str]) -> str | None:
+    for key in ("author", "article:author", "dc.creator", "dcterms.creator", "sailthru.author"):
+        value = metas.get(key)
+        if value and not _is_url(value):
+            return value
+    return None
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("http://", "https://", "/"))
 
 
 def _text(value: object) -> str | None:

@@ -14,6 +14,7 @@ Both change the tree in place; the caller passes its own parse.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -42,6 +43,17 @@ CHROME_FRAGMENTS = (
     "field-tags",
     "tags-links",
     "newsletter",
+)
+#: The same kind of names, matched with "-" and "_" removed ("jp-relatedposts",
+#: "related_stories", "youMayAlsoLike"): lists of other articles, whatever the CMS.
+CHROME_JOINED = (
+    "related",
+    "recommended",
+    "morestories",
+    "mostpopular",
+    "mostread",
+    "youmayalsolike",
+    "youmightlike",
 )
 CHROME_ROLES = frozenset({"navigation", "contentinfo", "complementary", "dialog"})
 #: Page-level chrome by element: trafilatura drops these itself, but its fallback extractors
@@ -72,7 +84,7 @@ LAYOUT_TABLE_XPATH = (
 
 def prune_chrome(tree: HtmlElement) -> int:
     """Remove the chrome blocks (see the module docstring); returns how many were removed."""
-    found = [element for element in tree.iter() if _is_chrome(element)]
+    found = tree.xpath(_chrome_xpath())
     chosen = set(found)
     outermost = [
         element
@@ -90,20 +102,24 @@ def prune_chrome(tree: HtmlElement) -> int:
     return len(outermost)
 
 
-def _is_chrome(element: HtmlElement) -> bool:
-    tag = element.tag
-    if not isinstance(tag, str) or tag in KEPT_TAGS:  # comments and processing instructions
-        return False
-    if tag in CHROME_TAGS or element.get("role") in CHROME_ROLES:
-        return True
-    if (element.get("aria-label") or "").lower() == "breadcrumb":
-        return True
-    names = f"{element.get('class') or ''} {element.get('id') or ''}".lower()
-    if not names.strip():
-        return False
-    return any(token in CHROME_TOKENS for token in names.split()) or any(
-        part in names for part in CHROME_FRAGMENTS
-    )
+@functools.cache
+def _chrome_xpath() -> str:
+    """One XPath selecting what ``prune_chrome`` removes (evaluated by libxml2: walking the
+    tree in Python costs more than the extraction itself on a large page)."""
+    upper, lower = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
+    names = f"translate(concat(@class, ' ', @id), '{upper}\t\n', '{lower}  ')"
+    tokens = f"concat(' ', normalize-space({names}), ' ')"
+    joined = f"translate({names}, '-_', '')"
+    tests = [
+        *(f"self::{tag}" for tag in sorted(CHROME_TAGS)),
+        *(f"@role='{role}'" for role in sorted(CHROME_ROLES)),
+        f"translate(@aria-label, '{upper}', '{lower}')='breadcrumb'",
+        *(f"contains({tokens}, ' {token} ')" for token in sorted(CHROME_TOKENS)),
+        *(f"contains({names}, '{part}')" for part in CHROME_FRAGMENTS),
+        *(f"contains({joined}, '{part}')" for part in CHROME_JOINED),
+    ]
+    kept = " or ".join(f"self::{tag}" for tag in sorted(KEPT_TAGS))
+    return f"//*[not({kept})][{' or '.join(tests)}]"
 
 
 def unwrap_layout_tables(tree: HtmlElement) -> int:
@@ -118,6 +134,41 @@ def unwrap_layout_tables(tree: HtmlElement) -> int:
             row.tag = "div"
         table.tag = "div"
     return len(tables)
+
+
+def drop_other_articles(tree: HtmlElement) -> int:
+    """Remove the ``<article>`` elements that are other stories (teasers, "you may like").
+
+    Applies when the page's only ``<h1>`` sits in an ``<article>`` that holds more text than
+    any other story's: that one is the page's story, and an ``<article>`` that neither holds it nor
+    sits inside it is another story's card. Returns how many were removed.
+    """
+    headings = tree.findall(".//h1")
+    if len(headings) != 1:
+        return 0
+    own = next((a for a in headings[0].iterancestors("article")), None)
+    if own is None:
+        return 0
+    # The outermost article around the heading is the story; its inner articles are parts.
+    for outer in own.iterancestors("article"):
+        own = outer
+    inside = set(own.iter("article"))
+    mine = set(own.iterancestors("article")) | inside
+    others = [a for a in tree.iter("article") if a not in mine]
+    # An <h1> in a featured card beside the story (the story's own heading an <h2>): the
+    # story is then not the article that holds most text, and nothing is removed.
+    # (Compared with the innermost articles: a box of many cards holds much text, a card not.)
+    longest = len(own.text_content())
+    leaves = [a for a in others if a.find(".//article") is None]
+    if any(len(leaf.text_content()) > longest for leaf in leaves):
+        return 0
+    removed = 0
+    chosen = set(others)
+    for article in others:
+        if not any(p in chosen for p in article.iterancestors("article")):
+            _drop(article)
+            removed += 1
+    return removed
 
 
 def merge_split_bodies(tree: HtmlElement) -> int:
