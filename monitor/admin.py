@@ -219,7 +219,7 @@ def print_status(config: Config) -> None:
     else:
         with _reading(config) as store:
             source_rows = _source_rows(config, store)
-            failing = [row for row in source_rows if row[3]]
+            failing = [row for row in source_rows if row[SOURCE_HEADERS.index("last error")]]
             print(f"sources: {len(source_rows) - len(failing)} healthy, {len(failing)} failing")
             print_table("Sources", SOURCE_HEADERS, source_rows)
             tz = config.monitor.timezone

@@ -185,3 +185,28 @@ def test_a_full_disk_is_a_clear_error_and_leaves_the_database_intact(
         assert conn.execute("SELECT email FROM subscribers").fetchall() == [("a@example.org",)]
     finally:
         conn.close()
+
+
+def test_status_shows_the_daemon_failing_sources_next_digest_and_rule_errors(
+    project: Path, site: LocalSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = f'[[source]]\nname = "Gone"\nurl = "{site.url("gone.xml")}"\nevery = "1s"\n'
+    digest = '[[digest]]\nname = "daily"\nat = "08:00"\n'
+    config = write_config(project, site, sources=broken + "\n" + digest)
+    (project / "rules" / "bad.toml").write_text('[[rule]]\nid = "bad"\nquery = "a OR"\n')
+    daemon = Daemon(config)
+    try:
+        daemon.wait_for("poll.failed source=Gone")
+        daemon.wait_for('poll.done source="Test RSS"')
+        assert cli.main(["--config", str(config), "status"]) == 0
+    finally:
+        assert daemon.stop() == 0
+    out = capsys.readouterr().out
+    assert f"daemon: running (PID {daemon.process.pid})" in out
+    assert "sources: 1 healthy, 1 failing" in out
+    assert "HTTP 404" in out
+    assert "next digest: daily at " in out
+    assert "bad.toml:3:" in out
+
+    assert cli.main(["--config", str(config), "status"]) == 0
+    assert "daemon: not running" in capsys.readouterr().out
