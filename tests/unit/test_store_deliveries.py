@@ -110,11 +110,16 @@ def test_failed_digest_leaves_the_cursor(store: Any) -> None:
     assert store.last_delivery() is None
 
 
-def test_unfinished_digest_leaves_the_cursor(store: Any) -> None:
+def test_unfinished_digest_leaves_the_cursor_but_is_not_repeated(store: Any) -> None:
     sub = store.add_subscriber("anna@example.org", "daily", (), NOW)
     a = save(store, "https://news.example/a", (COURTS,), NOW)
     entries, cursor = store.digest_entries(sub, NOW)
-    store.begin_delivery(sub, "digest", "<d@x>", ids(entries), cursor, NOW)
+    delivery = store.begin_delivery(sub, "digest", "<d@x>", ids(entries), cursor, NOW)
+    # While it is 'sending' (in flight, or cut off by a kill), another digest must not put
+    # its articles in a second message (#8: found by the kill -9 test)...
+    assert store.digest_entries(sub, NOW)[0] == []
+    # ...and once it has failed, the next digest covers them again (the cursor stayed).
+    store.finish_delivery(delivery, NOW, "421 try later")
     assert ids(store.digest_entries(sub, NOW)[0]) == [a]
 
 
