@@ -4,6 +4,7 @@
     ─► stop scheduling ─► drain in-flight jobs (shutdown_timeout) ─► cancel the rest ─► summary
 
 SIGINT/SIGTERM at any moment, start-up included, stops it with exit status 0 (DESIGN §9).
+SIGHUP reloads the rules and the templates (a template set that fails to load is refused).
 A second instance on the same state directory refuses to start; the lock is an flock, so it
 dies with its holder and a kill -9 never blocks a restart.
 """
@@ -262,6 +263,9 @@ def run(config: Config) -> int:
     so a stop requested during start-up is still a clean stop with exit status 0.
     """
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # A reload asked for during start-up (SIGHUP's default is to terminate) is moot: the
+    # rules and templates are being loaded anyway.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         event(log, "daemon.starting", pid=os.getpid(), config=str(config.path))
         with state_lock(config.monitor.state_dir):
