@@ -97,6 +97,10 @@ class SourceConfig:
     link: str | None = None
     title: str | None = None
     date: str | None = None
+    #: Article-page overrides for sites where the generic extraction is wrong: a CSS selector
+    #: for the article's body (None: found by the cleaner) and selectors of blocks to drop.
+    body: str | None = None
+    drop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +353,10 @@ class _Reader:
         if every <= timedelta(0):
             self.problem(f"{label}: every", "expected a positive duration")
         selectors = {k: self.optional(table, k, label) for k in ("items", "link", "title", "date")}
+        body = self.optional(table, "body", label)
+        drop = self.css_list(table, "drop", label)
+        if body is not None:
+            self.css(body, f"{label}: body")
         if not name.strip() or not url:
             return None
         return SourceConfig(
@@ -357,8 +365,29 @@ class _Reader:
             kind=cast(SourceKind, kind),  # checked against SOURCE_KINDS above
             every=every,
             max_age=self.convert(table, "max_age", label, _max_age, settings.max_age),
+            body=body,
+            drop=drop,
             **selectors,
         )
+
+    def css_list(self, table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+        """A list of CSS selectors (``drop = [".promo", "#comments"]``), each checked."""
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(_key(where, key), f"expected a list of CSS selectors; got {value!r}")
+            return ()
+        for index, selector in enumerate(value):
+            self.css(selector, f"{_key(where, key)}[{index}]")
+        return tuple(value)
+
+    def css(self, selector: str, where: str) -> None:
+        """Report a CSS selector the cleaner could not apply (cssselect's dialect)."""
+        from cssselect import GenericTranslator, SelectorError
+
+        try:
+            GenericTranslator().css_to_xpath(selector)
+        except SelectorError as exc:
+            self.problem(where, f'not a CSS selector: "{selector}" ({exc})')
 
     def digests(self, raw: object) -> tuple[DigestConfig, ...]:
         if not isinstance(raw, list):

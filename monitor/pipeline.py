@@ -146,7 +146,7 @@ async def _process_item(
             error=str(exc),
         )
     article, matches = await services.off_loop(
-        _clean_and_match, item, page, source.name, reason, services.rules()
+        _clean_and_match, item, page, source, reason, services.rules()
     )
     stored = await db(store.save_article, source.name, item, article, matches, now)
     if not stored.new:
@@ -164,11 +164,13 @@ async def _process_item(
 
 
 def _clean_and_match(
-    item: Item, page: Page | None, source: str, reason: str, rules: RuleSet
+    item: Item, page: Page | None, source: SourceConfig, reason: str, rules: RuleSet
 ) -> tuple[Article, list[Match]]:
     from monitor import match
 
-    article = clean.clean(item, page, source=source, reason=reason)
+    article = clean.clean(
+        item, page, source=source.name, reason=reason, body=source.body, drop=source.drop
+    )
     if not article.text and not article.title:
         return article, []
     return article, match.match(article, rules)

@@ -4,8 +4,9 @@ Entry points (DESIGN §8; nothing heavy is imported until one is called):
 
 - ``extract(html, url=None)`` → Article: ``.text``, ``.title``, ``.published``, ``.author``,
   ``.language``, ``.url``; never raises for a bad page (``text == ""`` and a ``reason``);
-- ``clean(item, page, source=name)`` → Article as the pipeline stores it: the page's text, or the
-  item's teaser (``teaser_only``) when the page is missing or has no text;
+- ``clean(item, page, source=name, body=None, drop=())`` → Article as the pipeline stores it: the
+  page's text, or the item's teaser (``teaser_only``) when the page is missing or has no text;
+  ``body`` and ``drop`` are the source's CSS overrides (``monitor.toml``);
 - ``canonical_url(url)`` → the URL articles are stored under.
 """
 
@@ -17,16 +18,30 @@ if TYPE_CHECKING:
     from monitor.models import Article, Item, Page
 
 
-def extract(html: str | bytes, url: str | None = None) -> Article:
+def extract(
+    html: str | bytes,
+    url: str | None = None,
+    *,
+    body: str | None = None,
+    drop: tuple[str, ...] = (),
+) -> Article:
     from monitor.clean.article import extract as run
 
-    return run(html, url)
+    return run(html, url, body=body, drop=drop)
 
 
-def clean(item: Item, page: Page | None, *, source: str, reason: str = "") -> Article:
+def clean(
+    item: Item,
+    page: Page | None,
+    *,
+    source: str,
+    reason: str = "",
+    body: str | None = None,
+    drop: tuple[str, ...] = (),
+) -> Article:
     from monitor.clean.article import clean as run
 
-    return run(item, page, source=source, reason=reason)
+    return run(item, page, source=source, reason=reason, body=body, drop=drop)
 
 
 def canonical_url(url: str) -> str:

@@ -26,6 +26,7 @@ from monitor.clean.decode import check_html, decode_html, sniff_binary, strip_co
 from monitor.clean.language import choose_language, detect, dominant_script
 from monitor.clean.meta import PageMeta, read_meta
 from monitor.clean.prune import (
+    drop_element,
     drop_link_lines,
     drop_other_articles,
     link_texts,
@@ -66,6 +67,11 @@ MIN_PROSE_SHARE = 0.5
 PROSE_LINE = 80
 #: " | Site", " - Site" (and en and em dashes): how titles append or prepend the site's name.
 TITLE_SEPARATORS = (" | ", " \u2013 ", " \u2014 ", " - ", " :: ", " \u00b7 ", " \u00bb ", " / ")
+#: Bytes (or characters) of a page read at most, after a larger page's scripts and styles are
+#: removed; the rest is ignored (10 MB pages exist, and time grows with the size).
+MAX_INPUT = 1_000_000
+_CODE = re.compile(r"<(script|style|svg)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_CODE_BYTES = re.compile(rb"<(script|style|svg)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
 #: Lines at least this long that repeat earlier ones, two or more in a row, are a second copy.
 REPEAT_MIN = 80
 _T = TypeVar("_T")
@@ -83,8 +89,17 @@ class _Extracted:
     site_name: str | None
 
 
-def extract(html: str | bytes, url: str | None = None, *, charset: str | None = None) -> Article:
-    """The article in ``html`` (DESIGN §8); ``charset`` is the HTTP header's, if any."""
+def extract(
+    html: str | bytes,
+    url: str | None = None,
+    *,
+    charset: str | None = None,
+    body: str | None = None,
+    drop: tuple[str, ...] = (),
+) -> Article:
+    """The article in ``html`` (DESIGN §8); ``charset`` is the HTTP header's, if any; ``body``
+    and ``drop`` are a source's CSS overrides: the article's container (when it matches) and
+    blocks removed before extraction."""
     page_url = canonical_url(url) if url else ""
     source_text, reason = _as_text(html, charset)
     if reason:
@@ -94,7 +109,11 @@ def extract(html: str | bytes, url: str | None = None, *, charset: str | None = 
         return Article(url=page_url, title="", text="", reason=_reason("not HTML", failure))
     meta = read_meta(tree)
     article_url = resolve_canonical(meta.canonical or "", url) or page_url
-    found, failure = (None, "frameset") if meta.frameset else _run_trafilatura(tree, url)
+    if meta.frameset:
+        found, failure = None, "frameset"
+    else:
+        _apply_overrides(tree, body, drop)
+        found, failure = _run_trafilatura(tree, url)
     if found is None:
         reason = _reason("no main text", failure)
         return Article(url=article_url, title=_title(meta, None, url), text="", reason=reason)
@@ -112,13 +131,21 @@ def extract(html: str | bytes, url: str | None = None, *, charset: str | None = 
     )
 
 
-def clean(item: Item, page: Page | None, *, source: str, reason: str = "") -> Article:
+def clean(
+    item: Item,
+    page: Page | None,
+    *,
+    source: str,
+    reason: str = "",
+    body: str | None = None,
+    drop: tuple[str, ...] = (),
+) -> Article:
     """What the pipeline stores for ``item``: its page's article, or its teaser."""
     if page is None:
         return _teaser(item, source, reason or "page not fetched")
     if page.content_type and not _is_html_type(page.content_type):
         return _teaser(item, source, f"not HTML ({page.content_type})")
-    article = extract(page.body, page.url or item.url, charset=page.charset)
+    article = extract(page.body, page.url or item.url, charset=page.charset, body=body, drop=drop)
     if not article.text:
         return _teaser(item, source, article.reason or "no main text")
     return Article(
@@ -153,7 +180,11 @@ def _is_html_type(content_type: str) -> bool:
 
 
 def _as_text(html: str | bytes, charset: str | None) -> tuple[str, str]:
-    """The document as text and "", or "" and the reason it is no web page."""
+    """The document as text and "", or "" and the reason it is no web page. A page larger
+    than ``MAX_INPUT`` is cut there first: parsing and extraction time grow with the input,
+    and an article's text sits near the start of any page this large."""
+    if len(html) > MAX_INPUT:
+        html = _without_code(html)[:MAX_INPUT]
     if isinstance(html, bytes):
         if not html.strip():
             return "", "empty page"
@@ -164,6 +195,14 @@ def _as_text(html: str | bytes, charset: str | None) -> tuple[str, str]:
     html = html.lstrip("\ufeff")
     reason = check_html(html)
     return ("", reason) if reason else (strip_controls(html), "")
+
+
+def _without_code(html: str | bytes) -> str | bytes:
+    """A large page without its scripts, styles and comments (they hold no article text and
+    can be most of its size), so that the cut keeps more of what matters."""
+    if isinstance(html, bytes):
+        return _CODE_BYTES.sub(b"", html)
+    return _CODE.sub("", html)
 
 
 def _guarded(call: Callable[[], _T]) -> tuple[_T | None, str]:
@@ -187,6 +226,37 @@ def _parse(text: str) -> HtmlElement | None:
         text = "<!DOCTYPE html>\n" + text
     tree: HtmlElement | None = load_html(text)
     return tree
+
+
+def _apply_overrides(tree: HtmlElement, body: str | None, drop: tuple[str, ...]) -> None:
+    """A source's overrides: ``drop`` blocks removed; when ``body`` matches, the page's body
+    holds only its matches (in page order). A ``body`` that matches nothing (the site
+    changed its template) leaves the page to the generic extraction."""
+    for selector in drop:
+        for element in _select(tree, selector):
+            drop_element(element)
+    if body is None:
+        return
+    found = _select(tree, body)
+    chosen = set(found)
+    outermost = [e for e in found if not any(a in chosen for a in e.iterancestors())]
+    page_body = tree.find(".//body")
+    if not outermost or page_body is None:
+        return
+    for element in outermost:
+        drop_element(element)  # detached, with its tail left in place
+        element.tail = None
+    for child in list(page_body):
+        page_body.remove(child)
+    page_body.text = None
+    page_body.extend(outermost)
+
+
+def _select(tree: HtmlElement, selector: str) -> list[HtmlElement]:
+    from cssselect import GenericTranslator
+
+    found: list[HtmlElement] = tree.xpath(GenericTranslator().css_to_xpath(selector))
+    return found
 
 
 def _run_trafilatura(tree: HtmlElement, url: str | None) -> tuple[_Extracted | None, str]:

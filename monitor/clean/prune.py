@@ -14,7 +14,6 @@ Both change the tree in place; the caller passes its own parse.
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
@@ -84,7 +83,7 @@ LAYOUT_TABLE_XPATH = (
 
 def prune_chrome(tree: HtmlElement) -> int:
     """Remove the chrome blocks (see the module docstring); returns how many were removed."""
-    found = tree.xpath(_chrome_xpath())
+    found = _chrome_elements(tree)
     chosen = set(found)
     outermost = [
         element
@@ -98,28 +97,41 @@ def prune_chrome(tree: HtmlElement) -> int:
     if total and total - removed < total * MIN_TEXT_LEFT:
         return 0
     for element in outermost:
-        _drop(element)
+        drop_element(element)
     return len(outermost)
 
 
-@functools.cache
-def _chrome_xpath() -> str:
-    """One XPath selecting what ``prune_chrome`` removes (evaluated by libxml2: walking the
-    tree in Python costs more than the extraction itself on a large page)."""
-    upper, lower = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
-    names = f"translate(concat(@class, ' ', @id), '{upper}\t\n', '{lower}  ')"
-    tokens = f"concat(' ', normalize-space({names}), ' ')"
-    joined = f"translate({names}, '-_', '')"
-    tests = [
-        *(f"self::{tag}" for tag in sorted(CHROME_TAGS)),
-        *(f"@role='{role}'" for role in sorted(CHROME_ROLES)),
-        f"translate(@aria-label, '{upper}', '{lower}')='breadcrumb'",
-        *(f"contains({tokens}, ' {token} ')" for token in sorted(CHROME_TOKENS)),
-        *(f"contains({names}, '{part}')" for part in CHROME_FRAGMENTS),
-        *(f"contains({joined}, '{part}')" for part in CHROME_JOINED),
-    ]
-    kept = " or ".join(f"self::{tag}" for tag in sorted(KEPT_TAGS))
-    return f"//*[not({kept})][{' or '.join(tests)}]"
+def _chrome_elements(tree: HtmlElement) -> list[HtmlElement]:
+    """What ``prune_chrome`` removes: chrome elements, roles, and class or id names."""
+    found = []
+    for element in tree.iter():
+        tag = element.tag
+        if not isinstance(tag, str) or tag in KEPT_TAGS:  # comments, processing instructions
+            continue
+        if tag in CHROME_TAGS:
+            found.append(element)
+            continue
+        attributes = element.attrib
+        if not attributes:
+            continue
+        if attributes.get("role") in CHROME_ROLES:
+            found.append(element)
+        elif (attributes.get("aria-label") or "").lower() == "breadcrumb":
+            found.append(element)
+        else:
+            names = f"{attributes.get('class') or ''} {attributes.get('id') or ''}".lower()
+            if names.strip() and _is_chrome_name(names):
+                found.append(element)
+    return found
+
+
+def _is_chrome_name(names: str) -> bool:
+    if any(token in CHROME_TOKENS for token in names.split()):
+        return True
+    if any(part in names for part in CHROME_FRAGMENTS):
+        return True
+    joined = names.replace("-", "").replace("_", "")
+    return any(part in joined for part in CHROME_JOINED)
 
 
 def unwrap_layout_tables(tree: HtmlElement) -> int:
@@ -166,7 +178,7 @@ def drop_other_articles(tree: HtmlElement) -> int:
     chosen = set(others)
     for article in others:
         if not any(p in chosen for p in article.iterancestors("article")):
-            _drop(article)
+            drop_element(article)
             removed += 1
     return removed
 
@@ -198,7 +210,7 @@ def merge_split_bodies(tree: HtmlElement) -> int:
         for member in members[1:]:
             for child in list(member):
                 first.append(child)
-            _drop(member)
+            drop_element(member)
             merged += 1
     return merged
 
@@ -213,7 +225,7 @@ def _is_prose(element: HtmlElement) -> bool:
     return links <= text * MAX_LINK_SHARE
 
 
-def _drop(element: HtmlElement) -> None:
+def drop_element(element: HtmlElement) -> None:
     """Remove ``element`` and its subtree, keeping the text that follows it."""
     parent = element.getparent()
     if parent is None:
