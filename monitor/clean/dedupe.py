@@ -1,18 +1,39 @@
-"""Fingerprints for exact-duplicate detection: the same text published twice, re-formatted.
+"""Fingerprints for duplicate detection: the same text published twice.
 
-Two texts get the same fingerprint when they differ only in case, accents' composition,
-whitespace and punctuation (an agency story reposted with curly quotes and other line
-breaks). Near duplicates are the store's business; this only makes "the same" cheap to see.
+Exact: two texts get the same fingerprint when they differ only in case, accents'
+composition, whitespace and punctuation (an agency story reposted with curly quotes and
+other line breaks).
+
+Near: the same press release republished by another site, lightly edited (a sentence added,
+a headline reworded, the contact block cut). ``signature`` is a MinHash of the text's
+word shingles; ``similarity`` of two signatures estimates the Jaccard similarity of their
+shingle sets, and ``is_near_duplicate`` says whether it reaches ``NEAR_DUPLICATE``.
+Signatures are short strings, so a store keeps them beside its recent articles and compares
+a new one with those, without keeping or re-reading texts.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 import unicodedata
 
 #: Below this many characters (after normalising) a text is a teaser or a caption, and two
 #: unrelated articles could share it ("Read more", "Press release"), so it gets no fingerprint.
 MIN_CHARS = 200
+#: Words per shingle: long enough that two unrelated texts share few, short enough that a
+#: light edit changes few.
+SHINGLE_WORDS = 5
+#: Hash functions in a signature: the estimate's standard error is about 1/sqrt(HASHES).
+HASHES = 64
+#: Estimated Jaccard similarity from which two texts are the same story.
+NEAR_DUPLICATE = 0.5
+_MASK = (1 << 64) - 1
+#: The salts of the hash family: fixed, so that signatures stored today compare with
+#: tomorrow's.
+_RANDOM = random.Random(20261124)
+#: (salt, odd multiplier) per hash function: x → ((x ^ salt) * multiplier) mod 2**64.
+_FAMILY = tuple((_RANDOM.getrandbits(64), _RANDOM.getrandbits(64) | 1) for _ in range(HASHES))
 
 
 def normalise_text(text: str) -> str:
@@ -32,3 +53,54 @@ def text_fingerprint(text: str) -> str | None:
     if len(normal) < MIN_CHARS:
         return None
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+def signature(text: str) -> str | None:
+    """The MinHash signature of ``text`` (hex, ``HASHES`` values), or None for a text too
+    short to compare (see ``MIN_CHARS``)."""
+    normal = normalise_text(text)
+    if len(normal) < MIN_CHARS:
+        return None
+    words = normal.split()
+    count = max(1, len(words) - SHINGLE_WORDS + 1)
+    hashes = {
+        int.from_bytes(
+            hashlib.blake2b(
+                " ".join(words[i : i + SHINGLE_WORDS]).encode("utf-8"), digest_size=8
+            ).digest(),
+            "big",
+        )
+        for i in range(count)
+    }
+    return "".join(
+        f"{min(((h ^ salt) * factor) & _MASK for h in hashes):016x}" for salt, factor in _FAMILY
+    )
+
+
+def similarity(one: str, other: str) -> float:
+    """The share of equal values in two signatures: an estimate of their texts' Jaccard
+    similarity over word shingles (0.0 for signatures of different lengths)."""
+    if len(one) != len(other) or not one:
+        return 0.0
+    width = 16
+    slots = len(one) // width
+    same = sum(one[i : i + width] == other[i : i + width] for i in range(0, len(one), width))
+    return same / slots
+
+
+def is_near_duplicate(one: str | None, other: str | None) -> bool:
+    """True when both signatures exist and estimate a similarity of ``NEAR_DUPLICATE`` or more."""
+    return one is not None and other is not None and similarity(one, other) >= NEAR_DUPLICATE
+
+
+def most_similar(new: str | None, stored: list[tuple[int, str]]) -> int | None:
+    """The id of the stored signature ``new`` near-duplicates best, or None: what a store
+    calls with its recent originals' (id, signature) pairs."""
+    if new is None:
+        return None
+    best, best_id = NEAR_DUPLICATE, None
+    for article_id, other in stored:
+        score = similarity(new, other)
+        if score >= best:
+            best, best_id = score, article_id
+    return best_id
