@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -187,6 +188,19 @@ def plan_for(lang: str | None) -> Plan:
 
 
 @dataclass(slots=True)
+class Known:
+    """The words met under one plan: token as written → folded form, and → stem.
+
+    Two dictionaries rather than one of pairs, so that a text's words are looked up with
+    ``map(dict.__getitem__, …)`` in C. ``folded`` is filled before ``stems``: a token that has
+    a stem has its folded form too, whichever thread looks.
+    """
+
+    folded: dict[str, str] = field(default_factory=dict)
+    stems: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class Analyzer:
     """Folds and stems tokens, remembering each result; safe to share between threads.
 
@@ -194,8 +208,7 @@ class Analyzer:
     before is a dictionary look-up. Pickles without its stemmers and memory.
     """
 
-    #: Per plan: token as written → (folded, stem).
-    _memo: dict[Plan, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    _known: dict[Plan, Known] = field(default_factory=dict)
     _stemmers: dict[str, Stemmer.Stemmer] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -206,26 +219,28 @@ class Analyzer:
         return {}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self._memo, self._stemmers, self._lock = {}, {}, threading.Lock()
+        self._known, self._stemmers, self._lock = {}, {}, threading.Lock()
 
-    def memo(self, plan: Plan) -> dict[str, tuple[str, str]]:
-        """Token → (folded, stem) under ``plan``; fill it with :meth:`learn`."""
-        known = self._memo.get(plan)
+    def known(self, plan: Plan) -> Known:
+        """The words met so far under ``plan``; add to them with :meth:`learn`."""
+        known = self._known.get(plan)
         if known is None:
-            known = self._memo.setdefault(plan, {})
+            known = self._known.setdefault(plan, Known())
         return known
 
-    def learn(self, plan: Plan, words: set[str] | list[str]) -> dict[str, tuple[str, str]]:
-        """Make sure every token in ``words`` is in the plan's memo; return the memo."""
-        known = self.memo(plan)
-        new = [word for word in words if word not in known]
+    def learn(self, plan: Plan, words: set[str]) -> Known:
+        """Fold and stem every token of ``words`` not met before; return what is known."""
+        known = self.known(plan)
+        new = words.difference(known.stems)
         if new:
-            if len(known) + len(new) > self.LIMIT:
-                known = self._memo[plan] = {}
-                new = list(words)
-            folded = [fold(word) for word in new]
+            if len(known.stems) + len(new) > self.LIMIT:
+                known = self._known[plan] = Known()
+                new = words
+            tokens = list(new)
+            folded = [fold(token) for token in tokens]
             stems = self.stem_many(plan, folded)
-            known.update(zip(new, zip(folded, stems, strict=True), strict=True))
+            known.folded.update(zip(tokens, folded, strict=True))
+            known.stems.update(zip(tokens, stems, strict=True))
         return known
 
     def stem(self, plan: Plan, folded: str) -> str:
@@ -246,3 +261,78 @@ class Analyzer:
                     stemmer = self._stemmers[algorithm] = Stemmer.Stemmer(algorithm)
                 out.append(stemmer.stemWord(word))
         return out
+
+
+class FieldText:
+    """One field of a text (title or body) tokenised once; word positions found on demand.
+
+    ``folds`` and ``stems`` are the sets of its words' folded forms and stems; positions (for
+    phrases, NEAR and spans) are indexed in one pass the first time something asks.
+    """
+
+    __slots__ = (
+        "_fold_pos",
+        "_offsets",
+        "_positions",
+        "_prefixes",
+        "_stem_pos",
+        "folds",
+        "known",
+        "stems",
+        "text",
+        "tokens",
+    )
+
+    def __init__(self, text: str, analyzer: Analyzer, plan: Plan) -> None:
+        self.text = text
+        self.tokens = tokens(text) if text else []
+        types = set(self.tokens)
+        self.known = known = analyzer.learn(plan, types)
+        self.folds = set(map(known.folded.__getitem__, types))
+        self.stems = set(map(known.stems.__getitem__, types))
+        self._fold_pos: dict[str, list[int]] = {}
+        self._stem_pos: dict[str, list[int]] | None = None
+        self._positions: dict[tuple[str, str], list[int]] = {}
+        self._prefixes: dict[str, list[str]] = {}
+        self._offsets: list[tuple[int, int]] | None = None
+
+    def with_prefix(self, prefix: str) -> list[str]:
+        found = self._prefixes.get(prefix)
+        if found is None:
+            found = self._prefixes[prefix] = [w for w in self.folds if w.startswith(prefix)]
+        return found
+
+    def positions(self, word: str, how: str, stem: str) -> list[int]:
+        """Where a query word occurs, in order: ``how`` it compares, its ``stem`` here."""
+        found = self._positions.get((word, how))
+        if found is None:
+            found = self._positions[word, how] = self._find(word, how, stem)
+        return found
+
+    def _find(self, word: str, how: str, stem: str) -> list[int]:
+        if self._stem_pos is None:
+            self._index()
+        stem_pos, fold_pos = self._stem_pos or {}, self._fold_pos
+        if how == "exact":
+            return fold_pos.get(word, [])
+        if how == "prefix":
+            return sorted(p for key in self.with_prefix(word) for p in fold_pos[key])
+        found = stem_pos.get(stem, [])
+        extra = [*(stem_pos.get(word, ()) if word != stem else ()), *(fold_pos.get(stem, ()))]
+        return sorted({*found, *extra}) if extra else found
+
+    def _index(self) -> None:
+        """Positions of every stem and folded word: one pass, when a phrase first needs it."""
+        stem_pos: dict[str, list[int]] = defaultdict(list)
+        fold_pos: dict[str, list[int]] = defaultdict(list)
+        folded_of, stem_of = self.known.folded, self.known.stems
+        for i, token in enumerate(self.tokens):
+            stem_pos[stem_of[token]].append(i)
+            fold_pos[folded_of[token]].append(i)
+        self._fold_pos = dict(fold_pos)
+        self._stem_pos = dict(stem_pos)
+
+    def offsets(self) -> list[tuple[int, int]]:
+        if self._offsets is None:
+            self._offsets = token_spans(self.text)
+        return self._offsets

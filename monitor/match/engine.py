@@ -1,15 +1,17 @@
 """Evaluate many queries against one text: tokenise and stem it once, look up, then check.
 
-    text ─tokens─► distinct words ─fold, stem (memo)─► {stems}, {folded}      once per text
-    {stems}, {folded} ∩ inverted index (word key → queries) ─► candidate queries
-    candidate: an OR of plain words ─► matched at once; otherwise its tree is evaluated
+    text ─tokens─► distinct words ─fold, stem (remembered)─► {stems}, {folded}   once per text
+    ∩ inverted index (word key → query word ids) ─► the query words present, per field
+    per present word: its queries' clause bits ─► candidates: queries with every clause met
+    candidate of plain words (``a (b OR c)``) ─► matched; otherwise its compiled test runs
     matched ─► spans of the terms that made it match (positions → character offsets)
 
-Each query gets *anchors*: words of which at least one must occur for the query to match (for
-``a AND (b OR c)`` either {a} or {b, c}; for a phrase its longest exact word). Only queries
-with an anchor among the text's words are evaluated; queries with none (``lang:ru``,
-``-sport``) are evaluated for every text. Positions (for phrases, NEAR and spans) are indexed
-only when a candidate needs them.
+Each query is split into *clauses*, word sets of which each must have a word in the text for
+the query to match: ``a AND (b OR c) AND "d e"`` gives {a}, {b, c}, {d}, {e}; NOT, source:,
+site: and lang: give none. A query is looked at only when all its clauses are met (counted
+with one bit per clause); queries with no clause at all (``lang:ru``, ``-sport``) are tested
+on every text. Phrases, NEAR and spans need word positions: they are indexed in one pass over
+the text, the first time a candidate asks.
 
 A query word compares with a token of the text (both folded, see analyze.py) as follows:
 ``word`` matches when the stems are equal, or when one side's stem is the other's whole word;
@@ -30,12 +32,13 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
 from urllib.parse import urlsplit
 
 from monitor.errors import RuleError
 from monitor.match import analyze
-from monitor.match.analyze import Analyzer, Plan, plan_for
+from monitor.match.analyze import Analyzer, FieldText, Plan, plan_for
 from monitor.match.query import (
     ANYWHERE,
     And,
@@ -57,82 +60,6 @@ from monitor.match.query import (
 #: An occurrence: first and last token position (inclusive), and the term pieces it is made of.
 Occ = tuple[int, int, tuple[tuple[int, int], ...]]
 Span = tuple[str, int, int]
-
-
-class FieldText:
-    """One field of one text (title or body), tokenised once; positions found on demand."""
-
-    __slots__ = (
-        "_fold_pos",
-        "_offsets",
-        "_positions",
-        "_prefixes",
-        "_stem_pos",
-        "folds",
-        "memo",
-        "stems",
-        "text",
-        "tokens",
-    )
-
-    def __init__(self, text: str, analyzer: Analyzer, plan: Plan) -> None:
-        self.text = text
-        self.tokens = analyze.tokens(text) if text else []
-        types = set(self.tokens)
-        self.memo = analyzer.learn(plan, types)
-        pairs = [self.memo[token] for token in types]
-        self.folds = {folded for folded, _ in pairs}
-        self.stems = {stem for _, stem in pairs}
-        self._fold_pos: dict[str, list[int]] = {}
-        self._stem_pos: dict[str, list[int]] | None = None
-        self._positions: dict[Word, list[int]] = {}
-        self._prefixes: dict[str, list[str]] = {}
-        self._offsets: list[tuple[int, int]] | None = None
-
-    def with_prefix(self, prefix: str) -> list[str]:
-        found = self._prefixes.get(prefix)
-        if found is None:
-            found = self._prefixes[prefix] = [w for w in self.folds if w.startswith(prefix)]
-        return found
-
-    def positions(self, word: Word, stem: str) -> list[int]:
-        """Token positions where ``word`` (whose stem here is ``stem``) occurs, in order."""
-        found = self._positions.get(word)
-        if found is None:
-            found = self._positions[word] = self._find(word, stem)
-        return found
-
-    def _find(self, word: Word, stem: str) -> list[int]:
-        if self._stem_pos is None:
-            self._index()
-        stem_pos, fold_pos = self._stem_pos or {}, self._fold_pos
-        if word.how == "exact":
-            return fold_pos.get(word.text, [])
-        if word.how == "prefix":
-            return sorted(p for key in self.with_prefix(word.text) for p in fold_pos[key])
-        found = stem_pos.get(stem, [])
-        extra = [
-            *(stem_pos.get(word.text, ()) if word.text != stem else ()),
-            *(fold_pos.get(stem, ())),
-        ]
-        return sorted({*found, *extra}) if extra else found
-
-    def _index(self) -> None:
-        """Positions of every stem and folded word: one pass, when a phrase first needs it."""
-        stem_pos: dict[str, list[int]] = defaultdict(list)
-        fold_pos: dict[str, list[int]] = defaultdict(list)
-        memo = self.memo
-        for i, token in enumerate(self.tokens):
-            folded, stem = memo[token]
-            stem_pos[stem].append(i)
-            fold_pos[folded].append(i)
-        self._fold_pos = dict(fold_pos)
-        self._stem_pos = dict(stem_pos)
-
-    def offsets(self) -> list[tuple[int, int]]:
-        if self._offsets is None:
-            self._offsets = analyze.token_spans(self.text)
-        return self._offsets
 
 
 class Doc:
@@ -185,17 +112,24 @@ class Doc:
 
     def _phrase(self, term: Term, name: str) -> bool:
         """Whether the phrase occurs in the field (stops at the first occurrence)."""
+        return next(self._starts(term, name), None) is not None
+
+    def _starts(self, term: Term, name: str) -> Iterator[int]:
+        """The positions in the field where ``term`` (a word or phrase) begins."""
         present, ids = self.present[name], self.word_ids
         if not all(ids[word] in present for word in term.words):
-            return False
+            return
         field, stems = self.fields[name], self.index.stems
         first, *rest = term.words
-        starts = field.positions(first, stems.get(first.text, first.text))
-        later = [set(field.positions(w, stems.get(w.text, w.text))) for w in rest]
-        if len(later) == 1:
+        starts = field.positions(first.text, first.how, stems.get(first.text, first.text))
+        later = [set(field.positions(w.text, w.how, stems.get(w.text, w.text))) for w in rest]
+        if not later:
+            yield from starts
+        elif len(later) == 1:
             second = later[0]
-            return any(p + 1 in second for p in starts)
-        return any(all(p + k in found for k, found in enumerate(later, 1)) for p in starts)
+            yield from (p for p in starts if p + 1 in second)
+        else:
+            yield from (p for p in starts if all(p + k in f for k, f in enumerate(later, 1)))
 
     def _meta(self, node: Meta) -> bool:
         if node.field == "lang":
@@ -227,22 +161,8 @@ class Doc:
         return []
 
     def _term(self, term: Term, name: str) -> list[Occ]:
-        field = self.fields[name]
-        present, ids = self.present[name], self.word_ids
-        if not all(ids[word] in present for word in term.words):
-            return []
-        stems = self.index.stems
-        first, *rest = term.words
-        starts = field.positions(first, stems.get(first.text, first.text))
-        if not rest:
-            return [(p, p, ((p, p),)) for p in starts]
-        later = [set(field.positions(w, stems.get(w.text, w.text))) for w in rest]
-        n = len(rest)
-        return [
-            (p, p + n, ((p, p + n),))
-            for p in starts
-            if all(p + k in positions for k, positions in enumerate(later, 1))
-        ]
+        n = len(term.words) - 1
+        return [(p, p + n, ((p, p + n),)) for p in self._starts(term, name)]
 
 
 def near(left: list[Occ], right: list[Occ], distance: int) -> list[Occ]:
@@ -354,7 +274,7 @@ class PlanIndex:
         self.stem_keys, self.fold_keys = set(by_stem), set(by_fold)
         #: (length, the prefixes of that length), to cut each text word to every length once.
         self.prefix_keys = [
-            (n, {prefix for prefix in by_prefix if len(prefix) == n})
+            (itemgetter(slice(n)), {prefix for prefix in by_prefix if len(prefix) == n})
             for n in sorted({len(prefix) for prefix in by_prefix})
         ]
 
@@ -367,8 +287,8 @@ class PlanIndex:
         for key in field.folds & self.fold_keys:
             found.update(by_fold[key])
         by_prefix = self.by_prefix
-        for n, keys in self.prefix_keys:
-            for key in {folded[:n] for folded in field.folds if len(folded) >= n} & keys:
+        for cut, keys in self.prefix_keys:
+            for key in keys.intersection(map(cut, field.folds)):
                 found.update(by_prefix[key])
         return found
 
@@ -381,12 +301,15 @@ class Matcher:
     """
 
     def __init__(self, nodes: Sequence[Node]) -> None:
-        interned: dict[Node, Node] = {}
+        interned: dict[object, Term | Meta] = {}
         self.nodes = tuple(_intern(node, interned) for node in nodes)
         self.analyzer = Analyzer()
         self.word_ids: dict[Word, int] = {}
         ids = self.word_ids
-        postings: list[list[tuple[int, int]]] = []
+        #: Per word id: the queries it alone can make candidates (their one clause has it) …
+        self.single: list[list[int]] = []
+        #: … and (query, clause bit) for queries of several clauses.
+        self.postings: list[list[tuple[int, int]]] = []
         self.full: list[int] = []
         self.always: list[int] = []
         for q, node in enumerate(self.nodes):
@@ -396,20 +319,26 @@ class Matcher:
                 self.always.append(q)
             for bit, clause in enumerate(found):
                 for word in clause:
-                    wid = ids.setdefault(word, len(ids))
-                    if wid == len(postings):
-                        postings.append([])
-                    postings[wid].append((q, 1 << bit))
-        for node in interned:
+                    wid = self._word_id(word)
+                    if len(found) == 1:
+                        self.single[wid].append(q)
+                    else:
+                        self.postings[wid].append((q, 1 << bit))
+        for node in interned.values():
             for word in node.words if isinstance(node, Term) else ():
-                if ids.setdefault(word, len(ids)) == len(postings):
-                    postings.append([])
-        self.postings = postings
+                self._word_id(word)
         self.words = list(ids)
         self.direct = [_direct(node) for node in self.nodes]
         self.tests = [_compile(node, ids) for node in self.nodes]
         self._plans: dict[Plan, PlanIndex] = {}
         self._lock = threading.Lock()
+
+    def _word_id(self, word: Word) -> int:
+        wid = self.word_ids.setdefault(word, len(self.word_ids))
+        if wid == len(self.single):
+            self.single.append([])
+            self.postings.append([])
+        return wid
 
     def __getstate__(self) -> dict[str, object]:
         return {"nodes": self.nodes}
@@ -435,15 +364,16 @@ class Matcher:
 
     def matching(self, doc: Doc) -> list[int]:
         """Ids of the queries that match ``doc``, in order."""
-        postings, full = self.postings, self.full
+        single, postings, full = self.single, self.postings, self.full
+        candidates = set(self.always)
         mask: dict[int, int] = {}
         get = mask.get
-        for wid in doc.present["title"] | doc.present["text"]:
+        for wid in doc.anywhere:
+            candidates.update(single[wid])
             for q, bit in postings[wid]:
                 mask[q] = get(q, 0) | bit
-        found = [q for q, bits in mask.items() if bits == full[q]]
-        found.extend(self.always)
-        found.sort()
+        candidates.update(q for q, bits in mask.items() if bits == full[q])
+        found = sorted(candidates)
         direct, tests = self.direct, self.tests
         return [q for q in found if direct[q] or tests[q](doc)]
 
@@ -540,15 +470,17 @@ def _collect(node: Node, doc: Doc, out: set[tuple[str, int, int]]) -> None:
                 out.update((name, first, last) for first, last in occ[2])
 
 
-def _intern(node: Node, seen: dict[Node, Node]) -> Node:
-    """Share equal sub-trees between queries, so a text evaluates each term once."""
+def _intern(node: Node, seen: dict[object, Term | Meta]) -> Node:
+    """Share equal terms between queries, so that a text evaluates each term once."""
+    if isinstance(node, Term):
+        return seen.setdefault((node.words, node.fields), node)
+    if isinstance(node, Meta):
+        return seen.setdefault((node.field, node.value), node)
     if isinstance(node, Not):
-        node = Not(_intern(node.child, seen))
-    elif isinstance(node, And | Or):
-        node = type(node)(tuple(_intern(child, seen) for child in node.children))
-    elif isinstance(node, Near):
-        node = Near(_intern(node.left, seen), _intern(node.right, seen), node.distance, node.pos)
-    return seen.setdefault(node, node)
+        return Not(_intern(node.child, seen))
+    if isinstance(node, And | Or):
+        return type(node)(tuple(_intern(child, seen) for child in node.children))
+    return Near(_intern(node.left, seen), _intern(node.right, seen), node.distance, node.pos)
 
 
 # -- DESIGN §8: compile_queries ---------------------------------------------------------------

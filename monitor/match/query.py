@@ -5,6 +5,7 @@
     prefix*     any word starting with the prefix     "political prisoner*" a prefix in a phrase
     a b, a AND b, a OR b, NOT a, -a, ( … )            a NEAR/5 b   at most 5 words between
     title: text: source: site: lang:  before a term or a ( … ) group
+    "…", “…”, „…“ and «…» all quote a phrase
 
 Precedence, tightest first: NOT and -, NEAR, AND (and implicit AND), OR. The operators are
 upper-case keywords; "or" and "and" in lower case are words. NEAR joins words, phrases, prefixes
@@ -23,7 +24,7 @@ import itertools
 import re
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
-from typing import Literal, cast
+from typing import Literal, NamedTuple, cast
 from urllib.parse import urlsplit
 
 from lark import Lark, Token
@@ -51,9 +52,11 @@ class QuerySyntaxError(RuleError):
         self.pos = pos
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
-    """One word of a term, folded; ``how`` is how it compares with an article's words."""
+class Word(NamedTuple):
+    """One word of a term, folded; ``how`` is how it compares with an article's words.
+
+    A named tuple, not a dataclass: the engine hashes words by the hundred thousand.
+    """
 
     text: str
     how: Literal["stem", "exact", "prefix"] = "stem"
@@ -142,12 +145,14 @@ LPAR: "("
 RPAR: ")"
 NEAR.3: /NEAR(\/[0-9]+)?(?![^\s"()])/
 FIELD.3: /(?i:title|text|source|site|lang):/
-WORD: /[^\s"()=:\-][^\s"():]*/
-EXACT: /=[^\s"()=:\-][^\s"():]*/
-EXACT_PHRASE: /="[^"]*"/
-PHRASE: /"[^"]*"/
+WORD: /[^\s"“”„«»()=:\-][^\s"“”„«»():]*/
+EXACT: /=[^\s"“”„«»()=:\-][^\s"“”„«»():]*/
+EXACT_PHRASE: /=["“„«][^"“”„«»]*["“”»]/
+PHRASE: /["“„«][^"“”„«»]*["“”»]/
 %ignore /\s+/
 """
+#: Quotation marks that open a phrase: straight, English, German and Russian (« »).
+QUOTES = '"“„«'
 
 
 class _Builder:
@@ -385,7 +390,7 @@ def _at_end(text: str, prev: tuple[str, str, int] | None) -> tuple[int, str]:
 
 def _bad_character(text: str, pos: int) -> tuple[int, str]:
     char = text[pos]
-    if char == '"':
+    if char in QUOTES:
         return pos, "unclosed quote"
     if char == "=":
         return pos, "expected a word or a phrase after ="

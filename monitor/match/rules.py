@@ -96,9 +96,6 @@ class RuleSet:
             out.append(Match(rule.id, rule.topic, tuple(terms.values()), tuple(spans), rule.alert))
         return out
 
-    def __len__(self) -> int:
-        return len(self.rules)
-
     def __repr__(self) -> str:
         return (
             f"<RuleSet rules={len(self.rules)} topics={len(self.topics)}"
@@ -128,6 +125,8 @@ def load_rules(rules_dir: Path) -> RuleSet:
     warnings: list[RuleError] = []
     ids: dict[str, str] = {}
     for path in sorted(rules_dir.glob("*.toml")):
+        if path.name.startswith(".") or not path.is_file():
+            continue  # editors' lock and backup files, folders
         loaded = _RuleFile(f"{base}/{path.name}", ids)
         loaded.load(path)
         if loaded.errors:
