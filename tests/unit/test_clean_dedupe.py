@@ -100,7 +100,8 @@ def test_signatures_are_stable_across_runs() -> None:
     first = signature(RELEASE)
     assert first is not None
     assert len(first) == 16 * HASHES
-    assert first.startswith("002e701b9369ad990176e390b589854d")  # pinned: a change of hash family breaks old rows
+    # Pinned: a change of the hash family would make every stored signature useless.
+    assert first.startswith("002e701b9369ad990176e390b589854d")
     assert first == signature(RELEASE.upper())
 
 
