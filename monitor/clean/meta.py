@@ -80,7 +80,7 @@ def read_meta(tree: HtmlElement) -> PageMeta:
     article = next((item for item in ld_items if _types(item) & ARTICLE_TYPES), {})
     published = _text(article.get("datePublished")) or _first(metas, DATE_METAS)
     if published is None:
-        published = _itemprop_date(tree)
+        published = _itemprop_date(tree) or _time_element(tree)
     headline = _text(article.get("headline")) or metas.get("og:title")
     return PageMeta(
         canonical=_canonical(tree),
@@ -161,6 +161,15 @@ def _itemprop_date(tree: HtmlElement) -> str | None:
         if value:
             return value
     return None
+
+
+def _time_element(tree: HtmlElement) -> str | None:
+    """The ``datetime`` of the article's first ``<time>``, or of the page's only one (a page
+    with several outside an article lists other stories' dates)."""
+    found = tree.xpath("//article//time[@datetime]") or tree.xpath("//time[@datetime]")
+    if not found or (len(found) > 1 and not tree.xpath("//article//time[@datetime]")):
+        return None
+    return str(found[0].get("datetime")).strip() or None
 
 
 def _json_ld_items(tree: HtmlElement) -> Iterator[dict[str, Any]]:
