@@ -230,8 +230,11 @@ class Daemon:
                 async with serve(self.config, services):
                     await self.stopping.wait()
             finally:
-                jobs.shutdown(wait=False)
+                # Pause, drain, then shut down: APScheduler's shutdown cancels the jobs still
+                # running, which would cut the drain short (found by bench/soak.py, #8).
+                jobs.pause()
                 await self.drain()
+                jobs.shutdown(wait=False)
 
     async def drain(self) -> None:
         """Let in-flight jobs finish within shutdown_timeout, then cancel what is left."""

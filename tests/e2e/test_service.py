@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -21,15 +22,22 @@ from tests.servers import LocalSite
 pytestmark = pytest.mark.timeout(120)
 
 
-def write_config(project: Path, site: LocalSite, extra: str = "", sources: str = "") -> Path:
+def write_config(
+    project: Path,
+    site: LocalSite,
+    extra: str = "",
+    sources: str = "",
+    timeout: float = 2,
+    shutdown: str = "10s",
+) -> Path:
     config = project / "monitor.toml"
     config.write_text(
         f"""
 [monitor]
 timezone = "UTC"
 max_age = "0"
-shutdown_timeout = "10s"
-timeout = 2
+shutdown_timeout = "{shutdown}"
+timeout = {timeout}
 {extra}
 
 [[source]]
@@ -210,3 +218,24 @@ def test_status_shows_the_daemon_failing_sources_next_digest_and_rule_errors(
 
     assert cli.main(["--config", str(config), "status"]) == 0
     assert "daemon: not running" in capsys.readouterr().out
+
+
+def test_sigterm_lets_a_poll_in_flight_finish(project: Path, site: LocalSite) -> None:
+    feed = (site.root / "feeds" / "rss.xml").read_bytes()
+    site.route("slow.xml", delay=3, body=feed, headers={"Content-Type": "application/xml"})
+    slow = f'[[source]]\nname = "Slow"\nurl = "{site.url("slow.xml")}"\nevery = "1s"\n'
+    # A generous drain bound: the machine running the tests may be slow.
+    daemon = Daemon(write_config(project, site, sources=slow, timeout=20, shutdown="80s"))
+    try:
+        daemon.wait_for("daemon.started")
+        deadline = time.monotonic() + 30
+        while not site.hits("slow.xml"):  # the poll of "Slow" is waiting for its answer
+            assert time.monotonic() < deadline
+            daemon.wait_for("")  # the next log line, whatever it says
+    finally:
+        assert daemon.stop(timeout=100) == 0
+    log = "".join(daemon.log)
+    assert "daemon.draining" in log
+    assert "poll.done source=Slow" in log.split("daemon.draining", 1)[1]
+    assert "raised an exception" not in log
+    assert "abandoned" not in log
