@@ -31,7 +31,12 @@ def render() -> str:
     ]
     for path, command in commands(cli, []):
         name = " ".join(["monitor", *path])
-        with click.Context(command, info_name=name, terminal_width=100) as ctx:
+        # -h as well as --help, as the group's context_settings give every command when run
+        # (click caches a command's help option: a command run in process before this test
+        # would otherwise render differently, #8).
+        with click.Context(
+            command, info_name=name, terminal_width=100, help_option_names=["-h", "--help"]
+        ) as ctx:
             text = command.get_help(ctx)
         parts.append(f"\n## `{name}`\n\n```\n{text}\n```\n")
     return "".join(parts)
