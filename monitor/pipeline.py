@@ -38,14 +38,27 @@ from monitor import clean, fetch, notify
 from monitor.config import DigestConfig, SourceConfig
 from monitor.errors import DeliveryError, FetchError, SourceError, StoreError
 from monitor.log import event
-from monitor.models import Article, DigestEntry, Item, Match, Page, PollResult, Subscriber
+from monitor.models import (
+    Article,
+    DigestEntry,
+    Item,
+    Match,
+    Page,
+    PollResult,
+    Stored,
+    Subscriber,
+)
 
 if TYPE_CHECKING:
     from monitor.match.rules import RuleSet
     from monitor.runtime import Services
-    from monitor.store import DeliveryKind
+    from monitor.store import DeliveryKind, Store
 
 log = logging.getLogger("monitor.pipeline")
+
+#: How far back a new article is compared with other sources' articles for a near-duplicate
+#: (the same press release republished days later is still the same story).
+NEAR_DUPLICATE_WINDOW = timedelta(days=7)
 
 
 def _where(source: SourceConfig) -> str:
@@ -145,10 +158,10 @@ async def _process_item(
             url=item.url,
             error=str(exc),
         )
-    article, matches = await services.off_loop(
+    article, matches, signature = await services.off_loop(
         _clean_and_match, item, page, source, reason, services.rules()
     )
-    stored = await db(store.save_article, source.name, item, article, matches, now)
+    stored = await db(_save, store, source.name, item, article, matches, signature, now)
     if not stored.new:
         return False, [], page is None
     event(
@@ -163,17 +176,40 @@ async def _process_item(
     return True, matches, page is None
 
 
+def _save(
+    store: Store,
+    source: str,
+    item: Item,
+    article: Article,
+    matches: list[Match],
+    signature: str | None,
+    now: datetime,
+) -> Stored:
+    """save_article, linked to the other sources' recent original it near-duplicates, if any.
+
+    On the writer thread, so no other source's article is saved between the look-up and the
+    save (two sources publishing the same release in one run still make one entry)."""
+    near = None
+    if signature is not None:
+        candidates = store.recent_signatures(source, now - NEAR_DUPLICATE_WINDOW)
+        near = clean.near_duplicate(signature, candidates)
+    return store.save_article(
+        source, item, article, matches, now, signature=signature, near_duplicate_of=near
+    )
+
+
 def _clean_and_match(
     item: Item, page: Page | None, source: SourceConfig, reason: str, rules: RuleSet
-) -> tuple[Article, list[Match]]:
+) -> tuple[Article, list[Match], str | None]:
+    """The article, its matches and its text's near-duplicate signature (worker thread)."""
     from monitor import match
 
     article = clean.clean(
         item, page, source=source.name, reason=reason, body=source.body, drop=source.drop
     )
     if not article.text and not article.title:
-        return article, []
-    return article, match.match(article, rules)
+        return article, [], None
+    return article, match.match(article, rules), clean.signature(article)
 
 
 async def poll_due(services: Services, source: SourceConfig, now: datetime) -> bool:

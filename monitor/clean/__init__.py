@@ -7,7 +7,10 @@ Entry points (DESIGN §8; nothing heavy is imported until one is called):
 - ``clean(item, page, source=name, body=None, drop=())`` → Article as the pipeline stores it: the
   page's text, or the item's teaser (``teaser_only``) when the page is missing or has no text;
   ``body`` and ``drop`` are the source's CSS overrides (``monitor.toml``);
-- ``canonical_url(url)`` → the URL articles are stored under.
+- ``canonical_url(url)`` → the URL articles are stored under;
+- ``signature(article)`` → the MinHash signature (hex) of a stored article's text, None for
+  a teaser or a short text; ``near_duplicate(signature, candidates)`` → the id of the
+  (id, signature) candidate it near-duplicates best, or None (clean/dedupe.py).
 """
 
 from __future__ import annotations
@@ -48,3 +51,15 @@ def canonical_url(url: str) -> str:
     from monitor.clean.urls import canonical_url as run
 
     return run(url)
+
+
+def signature(article: Article) -> str | None:
+    from monitor.clean.dedupe import signature as run
+
+    return None if article.teaser_only else run(article.text)
+
+
+def near_duplicate(new: str | None, candidates: list[tuple[int, str]]) -> int | None:
+    from monitor.clean.dedupe import most_similar
+
+    return most_similar(new, candidates)

@@ -76,13 +76,26 @@ class Store(Protocol):
         """The id of the stored article with this canonical URL, if any."""
 
     def save_article(
-        self, source: str, item: Item, article: Article, matches: list[Match], now: datetime
+        self,
+        source: str,
+        item: Item,
+        article: Article,
+        matches: list[Match],
+        now: datetime,
+        *,
+        signature: str | None = None,
+        near_duplicate_of: int | None = None,
     ) -> Stored:
         """Store an article and its matches, and remember the item, in one transaction.
 
         The same canonical URL again: nothing is written, ``Stored(id, new=False)``. The same
-        non-empty text as a stored article: linked to it (``duplicate_of``), its matches
-        not recorded again. Otherwise stored with its matches, ``new=True``."""
+        non-empty text as a stored article, or ``near_duplicate_of`` a stored original:
+        linked to it (``duplicate_of``), its matches not recorded again. Otherwise stored
+        with its matches (and its text's ``signature``), ``new=True``."""
+
+    def recent_signatures(self, source: str, since: datetime) -> list[tuple[int, str]]:
+        """(id, MinHash signature as hex) of the originals found since ``since`` from
+        sources other than ``source``: the candidates a new article may near-duplicate."""
 
     def articles_since(self, since: datetime) -> Iterator[tuple[int, Article]]:
         """Stored articles (not duplicates) found since ``since``, newest first."""

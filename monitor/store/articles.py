@@ -4,6 +4,7 @@ item seen  → items (source, key): later polls skip it; sources.items_seen coun
 article    → articles: one row per canonical URL
              same URL stored already       → nothing but the item ("known")
              same fingerprint as original  → a duplicate row, for "also published by"
+             near-duplicate (the caller's) → a duplicate row likewise
              otherwise                     → the article and its matches
 """
 
@@ -60,6 +61,9 @@ def save(
     article: Article,
     matches: list[Match],
     now: datetime,
+    *,
+    signature: str | None = None,
+    near_duplicate_of: int | None = None,
 ) -> Stored:
     """The body of SqliteStore.save_article (see there), inside its transaction."""
     row = conn.execute(
@@ -76,16 +80,43 @@ def save(
             " ORDER BY id LIMIT 1",
             (text_print,),
         ).fetchone()
+    if original is None and near_duplicate_of is not None:
+        # Still an original? (pruned since the caller compared, or itself a copy: not linked)
+        original = conn.execute(
+            "SELECT id FROM articles WHERE id = ? AND duplicate_of IS NULL",
+            (near_duplicate_of,),
+        ).fetchone()
     if original is not None:
         original_id = int(original[0])
         copy_id = _insert_article(conn, source, article, now, duplicate_of=original_id)
         stored = Stored(copy_id, new=False, duplicate_of=original_id)
     else:
-        article_id = _insert_article(conn, source, article, now, fingerprint=text_print)
+        article_id = _insert_article(
+            conn,
+            source,
+            article,
+            now,
+            fingerprint=text_print,
+            signature=None if article.teaser_only or signature is None else signature,
+        )
         _insert_matches(conn, article_id, matches, now)
         stored = Stored(article_id, new=True)
     remember(conn, source, [item], "stored", now)
     return stored
+
+
+def recent_signatures(
+    conn: sqlite3.Connection, source: str, since: datetime
+) -> list[tuple[int, str]]:
+    """(id, signature as hex) of the originals with a signature found since ``since`` from
+    sources other than ``source``, oldest first."""
+    rows = conn.execute(
+        "SELECT id, signature FROM articles"
+        " WHERE found_at >= ? AND duplicate_of IS NULL AND signature IS NOT NULL"
+        " AND teaser_only = 0 AND source != ? ORDER BY found_at, id",
+        (to_text(since), source),
+    ).fetchall()
+    return [(int(row[0]), bytes(row[1]).hex()) for row in rows]
 
 
 def page_since(
@@ -131,14 +162,16 @@ def _insert_article(
     now: datetime,
     *,
     fingerprint: str | None = None,
+    signature: str | None = None,
     duplicate_of: int | None = None,
 ) -> int:
     """Insert an article row; a duplicate row keeps no text (its original has it)."""
     row = conn.execute(
         """
         INSERT INTO articles (url, title, text, published, author, language, source,
-                              teaser_only, reason, fingerprint, found_at, duplicate_of)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                              teaser_only, reason, fingerprint, found_at, duplicate_of,
+                              signature)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
         """,
         (
             article.url,
@@ -153,6 +186,7 @@ def _insert_article(
             fingerprint,
             to_text(now),
             duplicate_of,
+            None if signature is None else bytes.fromhex(signature),
         ),
     ).fetchone()
     return int(row[0])

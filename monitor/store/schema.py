@@ -137,8 +137,15 @@ _V3 = """
 ALTER TABLE sources ADD COLUMN next_poll TEXT;
 """
 
+# Issue #5: near-duplicates. An original article's MinHash signature of its text (the
+# values of clean.dedupe.signature as raw bytes, 512 for 64 hashes), compared with a new
+# article from another source to link the same press release republished, lightly edited.
+_V4 = """
+ALTER TABLE articles ADD COLUMN signature BLOB;
+"""
+
 #: Migration n (1-based) brings user_version n-1 to n.
-MIGRATIONS: list[str] = [_V1, _V2, _V3]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

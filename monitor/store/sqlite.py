@@ -272,7 +272,15 @@ class SqliteStore:
         return None if row is None else int(row[0])
 
     def save_article(
-        self, source: str, item: Item, article: Article, matches: list[Match], now: datetime
+        self,
+        source: str,
+        item: Item,
+        article: Article,
+        matches: list[Match],
+        now: datetime,
+        *,
+        signature: str | None = None,
+        near_duplicate_of: int | None = None,
     ) -> Stored:
         """Store an article and its matches, and remember the item, in one transaction.
 
@@ -284,9 +292,28 @@ class SqliteStore:
           by"; ``Stored(new_row_id, new=False, duplicate_of=original_id)``.
         - Otherwise the article and its matches, the item remembered as "stored":
           ``Stored(id, new=True)``.
+        - ``near_duplicate_of``: the caller found the text a near-duplicate of that stored
+          original (``recent_signatures`` and clean.dedupe): linked like an exact duplicate,
+          unless that row is gone or is itself a copy. ``signature`` (hex) is kept on a new
+          original (not a teaser) for later comparisons.
         """
         with self._write("save article") as conn:
-            return articles.save(conn, source, item, article, matches, now)
+            return articles.save(
+                conn,
+                source,
+                item,
+                article,
+                matches,
+                now,
+                signature=signature,
+                near_duplicate_of=near_duplicate_of,
+            )
+
+    def recent_signatures(self, source: str, since: datetime) -> list[tuple[int, str]]:
+        """(id, signature hex) of the originals found since ``since`` from other sources
+        than ``source`` that have a signature (not teasers, not duplicates)."""
+        with self._read("read recent signatures") as conn:
+            return articles.recent_signatures(conn, source, since)
 
     def articles_since(self, since: datetime) -> Iterator[tuple[int, Article]]:
         """Stored articles (not duplicates) found since ``since``, newest found first.
