@@ -304,7 +304,7 @@ def extract_target(target: str, url: str | None, settings: MonitorSettings | Non
         async def go() -> Article:
             async with fetch.open_client(_settings(settings)) as client:
                 page = await fetch.fetch_page(client, target, source="extract")
-            return clean.extract(page.body, url or page.url)
+            return clean.extract(page.body, url or page.url, charset=page.charset)
 
         return asyncio.run(go())
     path = Path(target)
@@ -323,13 +323,16 @@ def format_article(article: Article, *, as_json: bool) -> str:
         "author": article.author,
         "language": article.language,
         "url": article.url,
+        # As stored: a teaser stands in for the text, and why there is no text.
+        "teaser_only": article.teaser_only,
+        "reason": article.reason,
     }
     if as_json:
         return json.dumps(data, ensure_ascii=False)
     head = [
         f"{key}: {value if value is not None else '-'}"
         for key, value in data.items()
-        if key != "text"
+        if key not in ("text", "teaser_only", "reason")
     ]
     if not article.text:
         head.append(f"no text: {article.reason or 'no main text'}")

@@ -25,12 +25,13 @@ def extract(
     html: str | bytes,
     url: str | None = None,
     *,
+    charset: str | None = None,
     body: str | None = None,
     drop: tuple[str, ...] = (),
 ) -> Article:
     from monitor.clean.article import extract as run
 
-    return run(html, url, body=body, drop=drop)
+    return run(html, url, charset=charset, body=body, drop=drop)
 
 
 def clean(

@@ -114,3 +114,29 @@ def test_subscribing_to_an_unknown_topic_is_refused(
     assert main([*args, "subscribers", "add", "a@example.org", "--topics", "Weather"]) == 2
     assert "no rule has the topic 'Weather'" in capsys.readouterr().err
     assert main([*args, "subscribers", "add", "not-an-address"]) == 2
+
+
+def test_extract_json_is_the_record_the_pipeline_stores_with_teaser_flag_and_reason(
+    site: LocalSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor import clean
+
+    saved = tmp_path / "saved.html"
+    saved.write_bytes((site.root / "articles/hr-dialogue.html").read_bytes())
+    empty = tmp_path / "empty.html"
+    empty.write_text("<html><head><title>x</title></head><body></body></html>", "utf-8")
+    args = ["--config", str(tmp_path / "none.toml"), "extract"]
+
+    assert main([*args, str(saved), "--json"]) == 0
+    good = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main([*args, str(empty), "--json"]) == 0
+    bad = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    record = clean.extract(saved.read_bytes())
+    assert good["text"] == record.text
+    assert good["title"] == record.title
+    assert good["teaser_only"] is False
+    assert good["reason"] == ""
+    assert bad["text"] == ""
+    assert bad["teaser_only"] is False
+    assert bad["reason"] == clean.extract(empty.read_bytes()).reason != ""
