@@ -240,6 +240,20 @@ def _plain(node: Node) -> bool:
     return isinstance(node, Term) and len(node.words) == 1 and node.fields == ANYWHERE
 
 
+def _words(node: Node) -> Iterator[Word]:
+    """Every word of a tree's terms."""
+    if isinstance(node, Term):
+        yield from node.words
+    elif isinstance(node, Not):
+        yield from _words(node.child)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from _words(child)
+    elif isinstance(node, Near):
+        yield from _words(node.left)
+        yield from _words(node.right)
+
+
 def _direct(node: Node) -> bool:
     """True when all clauses being met means the query matches, with nothing to evaluate."""
     if isinstance(node, And):
@@ -410,6 +424,9 @@ def _compile(node: Node, ids: dict[Word, int]) -> Test:
     if isinstance(node, Not):
         test = _compile(node.child, ids)
         return lambda doc: not test(doc)
+    if isinstance(node, Or) and _plain(node):
+        words = frozenset(ids[word] for word in _words(node))
+        return lambda doc: not words.isdisjoint(doc.anywhere)
     if isinstance(node, And | Or):
         # cheap tests first: a word look-up often decides before a phrase or NEAR is needed
         children = sorted(node.children, key=_cost)

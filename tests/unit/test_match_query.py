@@ -90,6 +90,21 @@ def test_a_field_before_a_group_applies_to_every_term_in_it() -> None:
 
 
 @pytest.mark.parametrize(
+    ("fast", "general"),
+    [
+        ('(a OR "b c" OR =d OR e*)', '(a OR "b c" OR =d OR (e*))'),
+        ("( a  OR\n b )", "(a OR (b))"),
+        ("title:(a OR b)", "title:(a OR (b))"),
+        ("x (a OR b) NEAR/2 c", "x ((a) OR b) NEAR/2 c"),
+        ("-(a OR ORANGE)", "-((a) OR ORANGE)"),
+    ],
+)
+def test_an_or_list_of_plain_terms_parses_like_any_group(fast: str, general: str) -> None:
+    # "(a OR b …)" is lexed as one token for speed; "(…(b))" takes the general grammar
+    assert parse(fast) == parse(general)
+
+
+@pytest.mark.parametrize(
     ("query", "pos", "what"),
     [
         ("", 0, "empty query"),
@@ -116,6 +131,8 @@ def test_a_field_before_a_group_applies_to_every_term_in_it() -> None:
         ("a*b", 1, "* may only end a word (prefix*)"),
         ("*", 0, "* needs letters before it"),
         ("a & b", 2, '"&" has no letters or digits'),
+        ("(a OR & OR c)", 6, '"&" has no letters or digits'),
+        ("(a OR b*c)", 7, "* may only end a word (prefix*)"),
         ("a NEAR b", 2, "NEAR needs a distance, as in NEAR/5"),
         (
             "NOT a NEAR/3 b",
