@@ -141,7 +141,8 @@ async def _process_item(
 ) -> tuple[bool, list[Match], bool]:
     """Fetch, clean, match and store one item: (stored as new, its matches, page failed)."""
     db, store = services.db, services.store
-    if await db(store.known_article, clean.canonical_url(item.url)) is not None:
+    known = await db(store.known_article, clean.canonical_url(item.url), clean.url_key(item.url))
+    if known is not None:
         await db(store.remember_items, source.name, [item], "known", now)
         return False, [], False
     page: Page | None = None
@@ -194,7 +195,14 @@ def _save(
         candidates = store.recent_signatures(source, now - NEAR_DUPLICATE_WINDOW)
         near = clean.near_duplicate(signature, candidates)
     return store.save_article(
-        source, item, article, matches, now, signature=signature, near_duplicate_of=near
+        source,
+        item,
+        article,
+        matches,
+        now,
+        signature=signature,
+        near_duplicate_of=near,
+        url_key=clean.url_key(article.url),
     )
 
 

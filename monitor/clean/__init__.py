@@ -7,7 +7,8 @@ Entry points (DESIGN §8; nothing heavy is imported until one is called):
 - ``clean(item, page, source=name, body=None, drop=())`` → Article as the pipeline stores it: the
   page's text, or the item's teaser (``teaser_only``) when the page is missing or has no text;
   ``body`` and ``drop`` are the source's CSS overrides (``monitor.toml``);
-- ``canonical_url(url)`` → the URL articles are stored under;
+- ``canonical_url(url)`` → the URL articles are stored under; ``url_key(url)`` → the key that
+  its http/https, "www.", trailing-slash and AMP variants share (for dedup, not a link);
 - ``signature(article)`` → the MinHash signature (hex) of a stored article's text, None for
   a teaser or a short text; ``near_duplicate(signature, candidates)`` → the id of the
   (id, signature) candidate it near-duplicates best, or None (clean/dedupe.py).
@@ -50,6 +51,12 @@ def clean(
 
 def canonical_url(url: str) -> str:
     from monitor.clean.urls import canonical_url as run
+
+    return run(url)
+
+
+def url_key(url: str) -> str:
+    from monitor.clean.urls import url_key as run
 
     return run(url)
 

@@ -66,6 +66,40 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
+def url_key(url: str) -> str:
+    """The key two addresses of the same article share, for dedup only (never a link):
+    ``canonical_url`` without the scheme, a leading "www." or "amp." on the host, a trailing
+    slash, and the AMP markers (an "/amp" path segment at either end, an ``amp`` or
+    ``outputType=amp`` parameter).
+
+        url_key("http://www.example.org/news/a/amp/?amp=1") → "example.org/news/a"
+    """
+    canonical = canonical_url(url)
+    parts = urlsplit(canonical)
+    if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
+        return canonical
+    netloc = parts.netloc
+    for prefix in ("www.", "amp."):
+        if netloc.startswith(prefix) and "." in netloc[len(prefix) :]:
+            netloc = netloc[len(prefix) :]
+    segments = [s for s in parts.path.split("/") if s]
+    if segments and segments[-1].lower() == "amp":
+        segments.pop()
+    elif segments and segments[0].lower() == "amp":
+        segments.pop(0)
+    if segments and segments[-1].lower().endswith(".amp"):  # /news/a.amp
+        segments[-1] = segments[-1][: -len(".amp")]
+    path = "/" + "/".join(segments) if segments else ""
+    kept = [pair for pair in parts.query.split("&") if pair and not _is_amp_pair(pair)]
+    return netloc + path + ("?" + "&".join(kept) if kept else "")
+
+
+def _is_amp_pair(pair: str) -> bool:
+    name, _, value = pair.partition("=")
+    name = unquote_plus(name).strip().lower()
+    return name == "amp" or (name == "outputtype" and unquote_plus(value).lower() == "amp")
+
+
 def is_tracking_param(name: str) -> bool:
     """True for a query parameter name that only tracks the reader (``utm_source``, ``fbclid``)."""
     key = unquote_plus(name).strip().lower()

@@ -72,8 +72,9 @@ class Store(Protocol):
     ) -> None:
         """Remember items so that later polls skip them."""
 
-    def known_article(self, url: str) -> int | None:
-        """The id of the stored article with this canonical URL, if any."""
+    def known_article(self, url: str, key: str | None = None) -> int | None:
+        """The id of the stored article with this canonical URL, or else with this URL key
+        (clean.url_key), if any."""
 
     def save_article(
         self,
@@ -85,13 +86,15 @@ class Store(Protocol):
         *,
         signature: str | None = None,
         near_duplicate_of: int | None = None,
+        url_key: str | None = None,
     ) -> Stored:
         """Store an article and its matches, and remember the item, in one transaction.
 
-        The same canonical URL again: nothing is written, ``Stored(id, new=False)``. The same
-        non-empty text as a stored article, or ``near_duplicate_of`` a stored original:
-        linked to it (``duplicate_of``), its matches not recorded again. Otherwise stored
-        with its matches (and its text's ``signature``), ``new=True``."""
+        The same canonical URL (or ``url_key``) again: nothing is written,
+        ``Stored(id, new=False)``. The same non-empty text as a stored article, or
+        ``near_duplicate_of`` a stored original: linked to it (``duplicate_of``), its
+        matches not recorded again. Otherwise stored with its matches (and its text's
+        ``signature``), ``new=True``."""
 
     def recent_signatures(self, source: str, since: datetime) -> list[tuple[int, str]]:
         """(id, MinHash signature as hex) of the originals found since ``since`` from

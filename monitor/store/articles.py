@@ -64,11 +64,10 @@ def save(
     *,
     signature: str | None = None,
     near_duplicate_of: int | None = None,
+    url_key: str | None = None,
 ) -> Stored:
     """The body of SqliteStore.save_article (see there), inside its transaction."""
-    row = conn.execute(
-        "SELECT id, duplicate_of FROM articles WHERE url = ?", (article.url,)
-    ).fetchone()
+    row = find_url(conn, article.url, url_key)
     if row is not None:
         remember(conn, source, [item], "known", now)
         return Stored(int(row["id"]), new=False, duplicate_of=row["duplicate_of"])
@@ -88,7 +87,9 @@ def save(
         ).fetchone()
     if original is not None:
         original_id = int(original[0])
-        copy_id = _insert_article(conn, source, article, now, duplicate_of=original_id)
+        copy_id = _insert_article(
+            conn, source, article, now, duplicate_of=original_id, url_key=url_key
+        )
         stored = Stored(copy_id, new=False, duplicate_of=original_id)
     else:
         article_id = _insert_article(
@@ -98,11 +99,25 @@ def save(
             now,
             fingerprint=text_print,
             signature=None if article.teaser_only or signature is None else signature,
+            url_key=url_key,
         )
         _insert_matches(conn, article_id, matches, now)
         stored = Stored(article_id, new=True)
     remember(conn, source, [item], "stored", now)
     return stored
+
+
+def find_url(conn: sqlite3.Connection, url: str, key: str | None) -> sqlite3.Row | None:
+    """The (id, duplicate_of) row stored under ``url``, or else under the URL key ``key``."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT id, duplicate_of FROM articles WHERE url = ?", (url,)
+    ).fetchone()
+    if row is None and key is not None:
+        row = conn.execute(
+            "SELECT id, duplicate_of FROM articles WHERE url_key = ? ORDER BY id LIMIT 1",
+            (key,),
+        ).fetchone()
+    return row
 
 
 def recent_signatures(
@@ -164,14 +179,15 @@ def _insert_article(
     fingerprint: str | None = None,
     signature: str | None = None,
     duplicate_of: int | None = None,
+    url_key: str | None = None,
 ) -> int:
     """Insert an article row; a duplicate row keeps no text (its original has it)."""
     row = conn.execute(
         """
         INSERT INTO articles (url, title, text, published, author, language, source,
                               teaser_only, reason, fingerprint, found_at, duplicate_of,
-                              signature)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+                              signature, url_key)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
         """,
         (
             article.url,
@@ -187,6 +203,7 @@ def _insert_article(
             to_text(now),
             duplicate_of,
             None if signature is None else bytes.fromhex(signature),
+            url_key,
         ),
     ).fetchone()
     return int(row[0])

@@ -140,8 +140,12 @@ ALTER TABLE sources ADD COLUMN next_poll TEXT;
 # Issue #5: near-duplicates. An original article's MinHash signature of its text (the
 # values of clean.dedupe.signature as raw bytes, 512 for 64 hashes), compared with a new
 # article from another source to link the same press release republished, lightly edited.
+# And the key its URL's variants share (clean.url_key: http/https, "www.", trailing slash,
+# AMP), so that an AMP or http link to a stored article is known; NULL on older rows.
 _V4 = """
 ALTER TABLE articles ADD COLUMN signature BLOB;
+ALTER TABLE articles ADD COLUMN url_key TEXT;
+CREATE INDEX articles_url_key ON articles (url_key) WHERE url_key IS NOT NULL;
 """
 
 #: Migration n (1-based) brings user_version n-1 to n.

@@ -265,10 +265,11 @@ class SqliteStore:
         with self._write(f'remember the items of source "{source}"') as conn:
             articles.remember(conn, source, items, outcome, now)
 
-    def known_article(self, url: str) -> int | None:
-        """The id of the stored article (or duplicate row) with this canonical URL, if any."""
+    def known_article(self, url: str, key: str | None = None) -> int | None:
+        """The id of the stored article (or duplicate row) with this canonical URL, or else
+        with this URL key (clean.url_key: another scheme, slash or AMP variant), if any."""
         with self._read("look up an article") as conn:
-            row = conn.execute("SELECT id FROM articles WHERE url = ?", (url,)).fetchone()
+            row = articles.find_url(conn, url, key)
         return None if row is None else int(row[0])
 
     def save_article(
@@ -281,6 +282,7 @@ class SqliteStore:
         *,
         signature: str | None = None,
         near_duplicate_of: int | None = None,
+        url_key: str | None = None,
     ) -> Stored:
         """Store an article and its matches, and remember the item, in one transaction.
 
@@ -296,6 +298,8 @@ class SqliteStore:
           original (``recent_signatures`` and clean.dedupe): linked like an exact duplicate,
           unless that row is gone or is itself a copy. ``signature`` (hex) is kept on a new
           original (not a teaser) for later comparisons.
+        - ``url_key`` (clean.url_key of the URL): kept, and a row stored under that key counts
+          as the same URL (an AMP or http variant of a stored article).
         """
         with self._write("save article") as conn:
             return articles.save(
@@ -307,6 +311,7 @@ class SqliteStore:
                 now,
                 signature=signature,
                 near_duplicate_of=near_duplicate_of,
+                url_key=url_key,
             )
 
     def recent_signatures(self, source: str, since: datetime) -> list[tuple[int, str]]:

@@ -135,3 +135,61 @@ kind = "feed"
     assert release.also_published_by == (other,)
     schools = by_url[site.url("b/schools.html")]
     assert schools.also_published_by == ()
+
+
+def test_an_amp_or_slash_variant_of_a_stored_article_is_known_and_not_fetched(
+    project: Path, site: LocalSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = site.root
+    (root / "a").mkdir()
+    (root / "a/release.html").write_text(
+        page("EU and Kazakhstan hold human rights dialogue", RELEASE), encoding="utf-8"
+    )
+    (root / "a/rss.xml").write_text(
+        feed("Agency A", [("EU and Kazakhstan hold human rights dialogue", "/a/release.html")]),
+        encoding="utf-8",
+    )
+    (root / "b.xml").write_text(
+        feed(
+            "Aggregator",
+            [
+                ("Human rights dialogue (AMP)", "/a/release.html/amp/"),
+                ("Human rights dialogue (tracked)", "/a/release.html?utm_source=x#top"),
+            ],
+        ),
+        encoding="utf-8",
+    )
+    config_path = project / "monitor.toml"
+    first = f"""
+[monitor]
+timezone = "Asia/Almaty"
+max_age = "0"
+timeout = 5
+
+[[source]]
+name = "Agency A"
+url = "{site.url("a/rss.xml")}"
+kind = "feed"
+"""
+    config_path.write_text(first, encoding="utf-8")
+    assert main(["--config", str(config_path), "poll", "--once", "--json"]) == 0
+    capsys.readouterr()
+    config_path.write_text(
+        first + f'\n[[source]]\nname = "Aggregator"\nurl = "{site.url("b.xml")}"\nkind = "feed"\n',
+        encoding="utf-8",
+    )
+
+    assert main(["--config", str(config_path), "poll", "--once", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    assert site.hits("a/release.html/amp/") == []
+    assert len(site.hits("a/release.html")) == 1
+    assert summary["new_items"] == 2
+    assert summary["new_articles"] == 0
+    assert summary["matches"] == 0
+    store = open_store(load_config(config_path).monitor.db_path)
+    try:
+        entries = store.recent_entries(None)
+    finally:
+        store.close()
+    assert [entry.url for entry in entries] == [site.url("a/release.html")]

@@ -167,3 +167,34 @@ def test_the_host_name_counts_as_the_site_name() -> None:
     html = f"<html><head><title>Water deal signed | Consilium</title></head><body><p>{ENGLISH}</p>"
     article = extract(html, "https://www.consilium.europa.eu/en/press/")
     assert article.title == "Water deal signed"
+
+
+@pytest.mark.parametrize(
+    ("declared", "text", "expected"),
+    [
+        (None, "Astana hosts talks", "en"),
+        (None, "Переговоры в Астане", "ru"),
+        ("ru", "EU statement on elections", "en"),
+        ("en", "Заявление ЕС о выборах", "ru"),
+        (None, ENGLISH * 20, "en"),
+        (None, RUSSIAN * 20, "ru"),
+        ("ru", ENGLISH * 20, "en"),
+        ("en", RUSSIAN * 20, "ru"),
+        (None, "OSCE " + RUSSIAN, "ru"),
+        (None, "ОБСЕ " + ENGLISH, "en"),
+    ],
+)
+def test_english_and_russian_are_never_confused_short_or_long(
+    declared: str | None, text: str, expected: str
+) -> None:
+    assert choose_language(declared, text) == expected
+
+
+def test_a_russian_page_marked_lang_en_is_russian() -> None:
+    paragraphs = "".join(f"<p>{RUSSIAN} {n}</p>" for n in range(6))
+    html = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"/>'
+        '<meta http-equiv="content-language" content="en"/><title>Новости</title></head>'
+        f"<body><article><h1>Модернизация железной дороги</h1>{paragraphs}</article></body></html>"
+    )
+    assert extract(html, "https://example.kz/ru/news/1").language == "ru"

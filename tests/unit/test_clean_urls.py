@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.clean import canonical_url
+from monitor.clean import canonical_url, url_key
 from monitor.clean.urls import resolve_canonical, same_site
 
 
@@ -96,3 +96,47 @@ def test_a_canonical_that_is_not_http_is_refused() -> None:
 def test_without_a_page_url_an_absolute_canonical_is_taken() -> None:
     assert resolve_canonical("https://eeas.europa.eu/a#x", None) == "https://eeas.europa.eu/a"
     assert resolve_canonical("/a", None) is None
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "https://www.example.org/news/eu-statement",
+        "http://www.example.org/news/eu-statement",
+        "https://example.org/news/eu-statement/",
+        "https://www.example.org/news/eu-statement?utm_source=twitter&fbclid=x",
+        "https://www.example.org/news/eu-statement#comments",
+        "HTTPS://WWW.EXAMPLE.ORG:443/news/eu-statement",
+        "https://www.example.org/news/eu-statement/amp/",
+        "https://www.example.org/news/eu-statement/amp",
+        "https://www.example.org/amp/news/eu-statement",
+        "https://www.example.org/news/eu-statement.amp",
+        "https://www.example.org/news/eu-statement?amp=1",
+        "https://www.example.org/news/eu-statement?amp",
+        "https://www.example.org/news/eu-statement?outputType=amp",
+        "https://amp.example.org/news/eu-statement",
+    ],
+)
+def test_variants_of_one_article_share_a_url_key(variant: str) -> None:
+    assert url_key(variant) == url_key("https://www.example.org/news/eu-statement")
+    assert url_key(variant) == "example.org/news/eu-statement"
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "https://www.example.org/news/eu-statement-2",
+        "https://www.example.org/news/eu-statement?id=2",
+        "https://www.example.org/news/example-amplifier",
+        "https://news.example.org/news/eu-statement",
+        "https://www.example.org/news/amp/eu-statement",
+        "https://www.example.org/news/eu-statement?amp_id=4",
+    ],
+)
+def test_different_articles_keep_different_url_keys(other: str) -> None:
+    assert url_key(other) != url_key("https://www.example.org/news/eu-statement")
+
+
+def test_the_canonical_url_stays_a_working_link_while_the_key_does_not() -> None:
+    assert canonical_url("http://example.org/a/") == "http://example.org/a/"
+    assert url_key("http://example.org/a/") == "example.org/a"
