@@ -424,9 +424,16 @@ def _compile(node: Node, ids: dict[Word, int]) -> Test:
     if isinstance(node, Not):
         test = _compile(node.child, ids)
         return lambda doc: not test(doc)
-    if isinstance(node, Or) and _plain(node):
-        words = frozenset(ids[word] for word in _words(node))
-        return lambda doc: not words.isdisjoint(doc.anywhere)
+    if isinstance(node, Or) and any(_plain(child) for child in node.children):
+        # the plain words in one set test; phrases, NEARs… only when that fails
+        words = frozenset(
+            ids[word] for child in node.children if _plain(child) for word in _words(child)
+        )
+        others = sorted((child for child in node.children if not _plain(child)), key=_cost)
+        if not others:
+            return lambda doc: not words.isdisjoint(doc.anywhere)
+        rest = _any([_compile(child, ids) for child in others])
+        return lambda doc: not words.isdisjoint(doc.anywhere) or rest(doc)
     if isinstance(node, And | Or):
         # cheap tests first: a word look-up often decides before a phrase or NEAR is needed
         children = sorted(node.children, key=_cost)
