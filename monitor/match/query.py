@@ -181,20 +181,16 @@ class _Builder:
     """lark callbacks: build the final tree while parsing (no intermediate parse tree)."""
 
     def word(self, children: list[Token]) -> Term:
-        token = children[0]
-        return _term(str(token), token.start_pos or 0, "stem", False)
+        return _term_of("word", str(children[0]), children[0].start_pos or 0)
 
     def phrase(self, children: list[Token]) -> Term:
-        token = children[0]
-        return _term(str(token)[1:-1], (token.start_pos or 0) + 1, "stem", True)
+        return _term_of("phrase", str(children[0]), children[0].start_pos or 0)
 
     def exact(self, children: list[Token]) -> Term:
-        token = children[0]
-        return _term(str(token)[1:], (token.start_pos or 0) + 1, "exact", False)
+        return _term_of("exact", str(children[0]), children[0].start_pos or 0)
 
     def exact_phrase(self, children: list[Token]) -> Term:
-        token = children[0]
-        return _term(str(token)[2:-1], (token.start_pos or 0) + 2, "exact", True)
+        return _term_of("exact_phrase", str(children[0]), children[0].start_pos or 0)
 
     def scoped(self, children: list[object]) -> Node:
         field, term = children
@@ -210,8 +206,8 @@ class _Builder:
     def or_list(self, children: list[Token]) -> Or:
         token = children[0]
         start = token.start_pos or 0
-        terms = (found for found in _ITEM_RE.finditer(token) if found.lastgroup)
-        return Or(tuple(getattr(self, f.lastgroup or "")([_piece(f, start)]) for f in terms))
+        found = (item for item in _ITEM_RE.finditer(token) if item.lastgroup)
+        return Or(tuple(_term_of(f.lastgroup or "", f.group(), start + f.start()) for f in found))
 
     def scoped_or_list(self, children: list[Token]) -> Node:
         field, group = children
@@ -245,11 +241,6 @@ class _Builder:
 
     def start(self, children: list[object]) -> object:
         return children[0]
-
-
-def _piece(found: re.Match[str], offset: int) -> Token:
-    """A term found inside an OR-list token, as the token lark would have made of it."""
-    return Token(found.lastgroup or "", found.group(), offset + found.start())
 
 
 def _start(token: object) -> int:
@@ -286,6 +277,21 @@ def parse(text: str) -> Node:
 
 
 # -- terms and field scopes -------------------------------------------------------------------
+
+
+#: Per kind of term: (characters before its text, characters after it, how, is a phrase).
+_KINDS = {
+    "word": (0, 0, "stem", False),
+    "phrase": (1, 1, "stem", True),
+    "exact": (1, 0, "exact", False),
+    "exact_phrase": (2, 1, "exact", True),
+}
+
+
+def _term_of(kind: str, token: str, pos: int) -> Term:
+    """A term from its token (with its quotes or =) at offset ``pos``."""
+    before, after, how, phrase = _KINDS[kind]
+    return _term(token[before : len(token) - after], pos + before, how, phrase)
 
 
 def _term(text: str, pos: int, how: str, phrase: bool) -> Term:
@@ -465,6 +471,8 @@ _MAX_FREE = 10
 
 def lint(node: Node) -> list[str]:
     """Warnings about a valid query: it can never match, or it needs none of its terms."""
+    if _only_terms(node):
+        return []  # AND/OR of words and phrases: all present is a world where it matches
     atoms: list[Atom] = []
     polarity: dict[Atom, set[bool]] = {}
     _collect(node, True, atoms, polarity)
@@ -475,6 +483,12 @@ def lint(node: Node) -> list[str]:
     if not _satisfiable(node, atoms, polarity):
         return ["can never match"]
     return []
+
+
+def _only_terms(node: Node) -> bool:
+    if isinstance(node, And | Or):
+        return all(_only_terms(child) for child in node.children)
+    return isinstance(node, Term)
 
 
 def _collect(
