@@ -23,7 +23,8 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urldefrag, urljoin, urlsplit
 
 import soupsieve
-from bs4 import BeautifulSoup, SoupStrainer, Tag
+from bs4 import BeautifulSoup, Tag
+from bs4.filter import SoupStrainer
 
 from monitor.config import SourceConfig
 from monitor.errors import ParseError
@@ -276,8 +277,7 @@ def _is_chrome(tag: Tag) -> bool:
         return True
     if tag.name in ("html", "body", "main", "article"):
         return False
-    classes = tag.get("class") or []
-    names = [*([classes] if isinstance(classes, str) else classes), _attribute(tag, "id")]
+    names = [*_values(tag, "class"), _attribute(tag, "id")]
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", " ".join(names)).lower()
     previous = ""
     for word in re.split(r"[^a-z0-9]+", spaced):
@@ -314,9 +314,16 @@ def _article_target(link: Tag, base: str, page_url: str) -> str | None:
     return target
 
 
+def _values(tag: Tag, name: str) -> list[str]:
+    """A multi-valued attribute (class, rel) as a list of strings; [] when absent."""
+    value = tag.get(name)
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
 def _rel(link: Tag) -> list[str]:
-    rel = link.get("rel") or []
-    return [rel] if isinstance(rel, str) else list(rel)
+    return _values(link, "rel")
 
 
 def _site(netloc: str) -> str:
@@ -368,5 +375,4 @@ def _repeated(tag: Tag) -> bool:
 
 
 def _signature(tag: Tag) -> tuple[str, ...]:
-    classes = tag.get("class") or []
-    return (tag.name, *sorted([classes] if isinstance(classes, str) else classes))
+    return (tag.name, *sorted(_values(tag, "class")))
