@@ -342,8 +342,8 @@ class Matcher:
             for word in node.words if isinstance(node, Term) else ():
                 self._word_id(word)
         self.words = list(ids)
-        self.direct = [_direct(node) for node in self.nodes]
-        self.tests = [_compile(node, ids) for node in self.nodes]
+        #: Per query, its compiled test; None for direct queries, which never need one.
+        self.tests = [None if _direct(node) else _compile(node, ids) for node in self.nodes]
         self._plans: dict[Plan, PlanIndex] = {}
         self._lock = threading.Lock()
 
@@ -388,8 +388,8 @@ class Matcher:
                 mask[q] = get(q, 0) | bit
         candidates.update(q for q, bits in mask.items() if bits == full[q])
         found = sorted(candidates)
-        direct, tests = self.direct, self.tests
-        return [q for q in found if direct[q] or tests[q](doc)]
+        tests = self.tests
+        return [q for q in found if (test := tests[q]) is None or test(doc)]
 
     def spans(self, i: int, doc: Doc) -> list[Span]:
         """(field, start, end) character offsets of the terms that made query ``i`` match."""
@@ -501,10 +501,17 @@ def _intern(node: Node, seen: dict[object, Term | Meta]) -> Node:
     if isinstance(node, Meta):
         return seen.setdefault((node.field, node.value), node)
     if isinstance(node, Not):
-        return Not(_intern(node.child, seen))
+        child = _intern(node.child, seen)
+        return node if child is node.child else Not(child)
     if isinstance(node, And | Or):
-        return type(node)(tuple(_intern(child, seen) for child in node.children))
-    return Near(_intern(node.left, seen), _intern(node.right, seen), node.distance, node.pos)
+        children = tuple(_intern(child, seen) for child in node.children)
+        if all(new is old for new, old in zip(children, node.children, strict=True)):
+            return node
+        return type(node)(children)
+    left, right = _intern(node.left, seen), _intern(node.right, seen)
+    if left is node.left and right is node.right:
+        return node
+    return Near(left, right, node.distance, node.pos)
 
 
 # -- DESIGN §8: compile_queries ---------------------------------------------------------------
