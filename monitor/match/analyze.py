@@ -32,12 +32,15 @@ stemmed. Kazakh has no Snowball stemmer, so Kazakh words use the Russian one.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import unicodedata
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from operator import itemgetter
 
 import Stemmer
 
@@ -336,3 +339,119 @@ class FieldText:
         if self._offsets is None:
             self._offsets = token_spans(self.text)
         return self._offsets
+
+
+class WordIndex:
+    """Query words by the keys a text's words are looked up with, under one stemming plan.
+
+    A query word (folded) and a text word compare as follows: ``stem`` words match when their
+    stems are equal, or when one side's stem is the other's whole folded word (Snowball stems
+    unevenly: "казахстан" → "казахста" but "казахстане" → "казахстан"); ``exact`` words when
+    the folded words are equal; ``prefix`` words when the folded text word starts with them.
+    """
+
+    def __init__(self, words: Sequence[tuple[str, str]], analyzer: Analyzer, plan: Plan) -> None:
+        """``words``: (folded text, how) of each query word; its index is its id."""
+        stemmed = [text for text, how in words if how == "stem"]
+        #: Folded query word → its stem under this plan.
+        self.stems = dict(zip(stemmed, analyzer.stem_many(plan, stemmed), strict=True))
+        by_stem: dict[str, list[int]] = defaultdict(list)
+        by_fold: dict[str, list[int]] = defaultdict(list)
+        by_prefix: dict[str, list[int]] = defaultdict(list)
+        for wid, (text, how) in enumerate(words):
+            if how == "stem":
+                stem = self.stems[text]
+                by_stem[stem].append(wid)
+                by_fold[stem].append(wid)
+                if text != stem:
+                    by_stem[text].append(wid)
+            elif how == "exact":
+                by_fold[text].append(wid)
+            else:
+                by_prefix[text].append(wid)
+        self.by_stem, self.by_fold, self.by_prefix = dict(by_stem), dict(by_fold), dict(by_prefix)
+        # sets, so that intersecting with a text's words iterates the smaller side
+        self.stem_keys, self.fold_keys = set(by_stem), set(by_fold)
+        #: (length, the prefixes of that length), to cut each text word to every length once.
+        self.prefix_keys = [
+            (itemgetter(slice(n)), {prefix for prefix in by_prefix if len(prefix) == n})
+            for n in sorted({len(prefix) for prefix in by_prefix})
+        ]
+
+    def present(self, field: FieldText) -> set[int]:
+        """The ids of the query words that occur in ``field``."""
+        found: set[int] = set()
+        by_stem, by_fold = self.by_stem, self.by_fold
+        for key in field.stems & self.stem_keys:
+            found.update(by_stem[key])
+        for key in field.folds & self.fold_keys:
+            found.update(by_fold[key])
+        by_prefix = self.by_prefix
+        for cut, keys in self.prefix_keys:
+            for key in keys.intersection(map(cut, field.folds)):
+                found.update(by_prefix[key])
+        return found
+
+
+#: An occurrence: first and last token position (inclusive), and the term pieces it is made of.
+Occ = tuple[int, int, tuple[tuple[int, int], ...]]
+
+
+def near(left: list[Occ], right: list[Occ], distance: int) -> list[Occ]:
+    """Pairs of occurrences, one from each side, apart by at most ``distance`` words."""
+    if not left or not right:
+        return []
+    starts = [occ[0] for occ in right]
+    longest = max(occ[1] - occ[0] for occ in right)
+    out: set[Occ] = set()
+    for a in left:
+        lo = bisect.bisect_left(starts, a[0] - distance - 1 - longest)
+        hi = bisect.bisect_right(starts, a[1] + distance + 1)
+        for b in right[lo:hi]:
+            if b[0] > a[1]:
+                gap = b[0] - a[1] - 1
+            elif a[0] > b[1]:
+                gap = a[0] - b[1] - 1
+            else:
+                continue  # overlapping: the same words cannot be near themselves
+            if gap <= distance:
+                out.add((min(a[0], b[0]), max(a[1], b[1]), a[2] + b[2]))
+    return sorted(out)
+
+
+# -- hosts, and positions in messages ------------------------------------------------------
+
+
+def host_key(host: str) -> str:
+    """A host name as compared by site:, lower case, IDNA names in their Unicode form."""
+    host = host.lower().strip(".")
+    if "xn--" in host:
+        try:
+            return host.encode("ascii").decode("idna")
+        except UnicodeError:
+            return host
+    return host
+
+
+def locate(text: str, offset: int) -> tuple[int, int, str]:
+    """(line, column, that line) of an offset into ``text``; both numbers start at 1."""
+    offset = max(0, min(offset, len(text)))
+    line_start = text.rfind("\n", 0, offset) + 1
+    line_end = text.find("\n", offset)
+    line = text[line_start : line_end if line_end >= 0 else len(text)]
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1, line
+
+
+def excerpt(line: str, column: int) -> str:
+    """The line and a caret under ``column`` (tabs kept, wide characters counted twice)."""
+    import unicodedata
+
+    pad = []
+    for char in line[: column - 1]:
+        if char == "\t":
+            pad.append("\t")
+        elif unicodedata.combining(char):
+            continue
+        else:
+            pad.append("  " if unicodedata.east_asian_width(char) in "WF" else " ")
+    return f"    {line.rstrip()}\n    {''.join(pad)}^"

@@ -13,11 +13,8 @@ with one bit per clause); queries with no clause at all (``lang:ru``, ``-sport``
 on every text. Phrases, NEAR and spans need word positions: they are indexed in one pass over
 the text, the first time a candidate asks.
 
-A query word compares with a token of the text (both folded, see analyze.py) as follows:
-``word`` matches when the stems are equal, or when one side's stem is the other's whole word;
-the latter catches what Snowball stems unevenly: "казахстан" → "казахста" but "казахстане" →
-"казахстан". ``=word`` matches the folded word exactly, ``prefix*`` any folded word starting
-with the prefix.
+How a query word compares with a word of the text (stems, exact, prefix) is analyze.py's
+WordIndex; this module decides which queries hold, given the words present.
 
 Mixed-language rules: a query is stemmed, per article language, exactly as the article's words
 are (see analyze.py: the article's language for words in its script, else the script's default
@@ -29,16 +26,24 @@ met, when it is first met.
 
 from __future__ import annotations
 
-import bisect
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from operator import itemgetter
 from urllib.parse import urlsplit
 
 from monitor.errors import RuleError
 from monitor.match import analyze
-from monitor.match.analyze import Analyzer, FieldText, Plan, plan_for
+from monitor.match.analyze import (
+    Analyzer,
+    FieldText,
+    Occ,
+    Plan,
+    WordIndex,
+    excerpt,
+    host_key,
+    locate,
+    near,
+    plan_for,
+)
 from monitor.match.query import (
     ANYWHERE,
     And,
@@ -50,15 +55,10 @@ from monitor.match.query import (
     QuerySyntaxError,
     Term,
     Word,
-    excerpt,
-    host_key,
     lint,
-    locate,
     parse,
 )
 
-#: An occurrence: first and last token position (inclusive), and the term pieces it is made of.
-Occ = tuple[int, int, tuple[tuple[int, int], ...]]
 Span = tuple[str, int, int]
 
 
@@ -165,28 +165,6 @@ class Doc:
         return [(p, p + n, ((p, p + n),)) for p in self._starts(term, name)]
 
 
-def near(left: list[Occ], right: list[Occ], distance: int) -> list[Occ]:
-    """Pairs of occurrences, one from each side, apart by at most ``distance`` words."""
-    if not left or not right:
-        return []
-    starts = [occ[0] for occ in right]
-    longest = max(occ[1] - occ[0] for occ in right)
-    out: set[Occ] = set()
-    for a in left:
-        lo = bisect.bisect_left(starts, a[0] - distance - 1 - longest)
-        hi = bisect.bisect_right(starts, a[1] + distance + 1)
-        for b in right[lo:hi]:
-            if b[0] > a[1]:
-                gap = b[0] - a[1] - 1
-            elif a[0] > b[1]:
-                gap = a[0] - b[1] - 1
-            else:
-                continue  # overlapping: the same words cannot be near themselves
-            if gap <= distance:
-                out.add((min(a[0], b[0]), max(a[1], b[1]), a[2] + b[2]))
-    return sorted(out)
-
-
 def fields_of(node: Node) -> tuple[str, ...]:
     """The text fields a word, phrase, OR-group or NEAR can occur in."""
     if isinstance(node, Term):
@@ -261,52 +239,6 @@ def _direct(node: Node) -> bool:
     return _plain(node)
 
 
-class PlanIndex:
-    """The inverted index for one stemming plan: word keys → ids of the query words."""
-
-    def __init__(self, matcher: Matcher, plan: Plan) -> None:
-        words = matcher.words
-        stemmed = [word.text for word in words if word.how == "stem"]
-        #: Folded query word → its stem under this plan.
-        self.stems = dict(zip(stemmed, matcher.analyzer.stem_many(plan, stemmed), strict=True))
-        by_stem: dict[str, list[int]] = defaultdict(list)
-        by_fold: dict[str, list[int]] = defaultdict(list)
-        by_prefix: dict[str, list[int]] = defaultdict(list)
-        for wid, word in enumerate(words):
-            if word.how == "stem":
-                stem = self.stems[word.text]
-                by_stem[stem].append(wid)
-                by_fold[stem].append(wid)
-                if word.text != stem:
-                    by_stem[word.text].append(wid)
-            elif word.how == "exact":
-                by_fold[word.text].append(wid)
-            else:
-                by_prefix[word.text].append(wid)
-        self.by_stem, self.by_fold, self.by_prefix = dict(by_stem), dict(by_fold), dict(by_prefix)
-        # sets, so that intersecting with a text's words iterates the smaller side
-        self.stem_keys, self.fold_keys = set(by_stem), set(by_fold)
-        #: (length, the prefixes of that length), to cut each text word to every length once.
-        self.prefix_keys = [
-            (itemgetter(slice(n)), {prefix for prefix in by_prefix if len(prefix) == n})
-            for n in sorted({len(prefix) for prefix in by_prefix})
-        ]
-
-    def present(self, field: FieldText) -> set[int]:
-        """The ids of the query words that occur in ``field``."""
-        found: set[int] = set()
-        by_stem, by_fold = self.by_stem, self.by_fold
-        for key in field.stems & self.stem_keys:
-            found.update(by_stem[key])
-        for key in field.folds & self.fold_keys:
-            found.update(by_fold[key])
-        by_prefix = self.by_prefix
-        for cut, keys in self.prefix_keys:
-            for key in keys.intersection(map(cut, field.folds)):
-                found.update(by_prefix[key])
-        return found
-
-
 class Matcher:
     """Many parsed queries, ready to be matched against texts; safe to share between threads.
 
@@ -344,7 +276,7 @@ class Matcher:
         self.words = list(ids)
         #: Per query, its compiled test; None for direct queries, which never need one.
         self.tests = [None if _direct(node) else _compile(node, ids) for node in self.nodes]
-        self._plans: dict[Plan, PlanIndex] = {}
+        self._plans: dict[Plan, WordIndex] = {}
         self._lock = threading.Lock()
 
     def _word_id(self, word: Word) -> int:
@@ -362,13 +294,13 @@ class Matcher:
         assert isinstance(nodes, tuple)
         self.__init__(nodes)  # type: ignore[misc]  # unpickling rebuilds the indexes
 
-    def plan_index(self, plan: Plan) -> PlanIndex:
+    def plan_index(self, plan: Plan) -> WordIndex:
         index = self._plans.get(plan)
         if index is None:
             with self._lock:
                 index = self._plans.get(plan)
                 if index is None:
-                    index = self._plans[plan] = PlanIndex(self, plan)
+                    index = self._plans[plan] = WordIndex(self.words, self.analyzer, plan)
         return index
 
     def doc(

@@ -31,7 +31,7 @@ from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from monitor.errors import RuleError
-from monitor.match.analyze import fold, tokens
+from monitor.match.analyze import fold, host_key, tokens
 
 TextField = Literal["title", "text"]
 MetaField = Literal["source", "site", "lang"]
@@ -380,17 +380,6 @@ def _meta(field: str, raw: str, pos: int) -> Meta:
     return Meta("lang", (code,), raw, pos)
 
 
-def host_key(host: str) -> str:
-    """A host name as compared by site:, lower case, IDNA names in their Unicode form."""
-    host = host.lower().strip(".")
-    if "xn--" in host:
-        try:
-            return host.encode("ascii").decode("idna")
-        except UnicodeError:
-            return host
-    return host
-
-
 # -- error messages ---------------------------------------------------------------------------
 
 _OPERATORS = {"OR", "AND", "NOT", "MINUS", "NEAR", "FIELD", "LPAR"}
@@ -585,30 +574,3 @@ def _satisfiable(node: Node, atoms: list[Atom], polarity: dict[Atom, set[bool]])
         if _possible(true) and _eval(node, true):
             return True
     return False
-
-
-# -- positions in messages --------------------------------------------------------------------
-
-
-def locate(text: str, offset: int) -> tuple[int, int, str]:
-    """(line, column, that line) of an offset into ``text``; both numbers start at 1."""
-    offset = max(0, min(offset, len(text)))
-    line_start = text.rfind("\n", 0, offset) + 1
-    line_end = text.find("\n", offset)
-    line = text[line_start : line_end if line_end >= 0 else len(text)]
-    return text.count("\n", 0, offset) + 1, offset - line_start + 1, line
-
-
-def excerpt(line: str, column: int) -> str:
-    """The line and a caret under ``column`` (tabs kept, wide characters counted twice)."""
-    import unicodedata
-
-    pad = []
-    for char in line[: column - 1]:
-        if char == "\t":
-            pad.append("\t")
-        elif unicodedata.combining(char):
-            continue
-        else:
-            pad.append("  " if unicodedata.east_asian_width(char) in "WF" else " ")
-    return f"    {line.rstrip()}\n    {''.join(pad)}^"

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.errors import RuleError
-from monitor.match.analyze import fold
+from monitor.match.analyze import excerpt, fold, locate
 from monitor.match.engine import Matcher, query_error
-from monitor.match.query import Node, QuerySyntaxError, excerpt, lint, locate, parse
+from monitor.match.query import Node, QuerySyntaxError, lint, parse
 from monitor.models import AlertMode, Article, Match, Rule
 
 KEYS = ("id", "topic", "query", "alert")
