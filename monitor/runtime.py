@@ -71,10 +71,13 @@ class Services:
 
 
 def load_rules(config: Config) -> RuleSet:
-    """Load the rule files; log each broken file (its rules are left out, the rest run)."""
+    """Load the rule files; log each broken file (its rules are left out, the rest run) and
+    each rule that can never match or needs none of its terms."""
     rules = match.load_rules(config.monitor.rules_dir)
     for error in rules.errors:
         event(log, "rules.error", logging.ERROR, error=str(error))
+    for warning in rules.warnings:
+        event(log, "rules.warning", logging.WARNING, warning=str(warning))
     return rules
 
 
