@@ -300,3 +300,19 @@ def test_immediate_rule_alerts_once_and_the_digest_still_lists_it(
     messages = smtp.wait_for(2)
     assert [m["X-Press-Monitor-Kind"] for m in messages] == ["alert", "digest"]
     assert site.url("articles/death-penalty.html") in html_part(messages[1])
+
+
+def test_a_rule_that_can_never_match_is_warned_about_when_polling(
+    project: Path, site: LocalSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "rules" / "never.toml").write_text(
+        '[[rule]]\nid = "never"\nquery = "torture -torture"\n', encoding="utf-8"
+    )
+    config = write_config(project, site)
+
+    status, _ = poll_json(config, capsys)
+
+    err = capsys.readouterr().err
+    assert status == 0
+    assert "rules.warning" in err
+    assert "never.toml" in err
