@@ -11,6 +11,11 @@ import asyncio
 import email
 import email.policy
 import hashlib
+import os
+import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -241,3 +246,63 @@ class LocalSMTP:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
         self.loop.close()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class MonitorProcess:
+    """`python -m monitor --config CONFIG ARGS…` (default `run`) as a real subprocess, its
+    stderr read line by line in a thread so tests can wait for log events."""
+
+    def __init__(self, config: Path, *args: str) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), *(args or ("run",))],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        with self.process.stderr:
+            for line in self.process.stderr:
+                self.lines.put(line)
+
+    def next_line(self, timeout: float) -> str | None:
+        """The next stderr line within ``timeout`` seconds, or None."""
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        self.log.append(line)
+        return line
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        """Wait for a stderr line containing ``text``; fail with the log so far."""
+        while True:
+            line = self.next_line(timeout)
+            if line is None:
+                raise AssertionError(f"no line with {text!r} in:\n{''.join(self.log)}")
+            if text in line:
+                return line
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.reader.join(timeout=5)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 40) -> int:
+        """Send ``signum``, wait for the exit status, and keep the rest of the log."""
+        self.process.send_signal(signum)
+        code = self.process.wait(timeout=timeout)
+        self.reader.join(timeout=5)
+        while not self.lines.empty():
+            self.log.append(self.lines.get())
+        return code

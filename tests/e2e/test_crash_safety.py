@@ -11,14 +11,9 @@ The outcome is compared with a clean run on a fresh state directory over the sam
 from __future__ import annotations
 
 import os
-import queue
 import random
 import re
-import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from email.message import EmailMessage
@@ -27,11 +22,10 @@ from pathlib import Path
 import pytest
 
 from monitor import cli
-from tests.servers import LocalSite, LocalSMTP
+from tests.servers import LocalSite, LocalSMTP, MonitorProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-REPO = Path(__file__).resolve().parents[2]
 FEEDS = 4
 SEED = 8
 DAEMON_KILLS = 12
@@ -43,49 +37,6 @@ TOPICS = [
     ("elections", "Observers said the parliamentary elections in Kazakhstan were orderly."),
     ("trade", "Rail freight across the Caspian grew by a tenth this year."),
 ]
-
-
-class Process:
-    """A `monitor` subprocess with its stderr read line by line in a thread."""
-
-    def __init__(self, config: Path, *args: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        with self.process.stderr:
-            for line in self.process.stderr:
-                self.lines.put(line)
-
-    def next_line(self, timeout: float) -> str | None:
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        self.log.append(line)
-        return line
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-        self.reader.join(timeout=5)
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=40)
-        self.reader.join(timeout=5)
-        return code
 
 
 # Words for each article's own prose: texts that differed only in their numbers would be
@@ -168,7 +119,7 @@ listen = "127.0.0.1:0"
 
 def run_to_quiet(config: Path) -> None:
     """Start `monitor run`, wait until every feed answers 'not modified', stop it cleanly."""
-    daemon = Process(config, "run")
+    daemon = MonitorProcess(config, "run")
     waiting = {f'source="Feed {i}"' for i in range(FEEDS)}
     deadline = time.monotonic() + 60
     while waiting and time.monotonic() < deadline:
@@ -180,7 +131,7 @@ def run_to_quiet(config: Path) -> None:
 
 
 def send_digest(config: Path) -> None:
-    digest = Process(config, "digest", "send", "--now")
+    digest = MonitorProcess(config, "digest", "send", "--now")
     assert digest.process.wait(timeout=60) == 0
     digest.reader.join(timeout=5)
 
@@ -240,7 +191,7 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(
             for feed in rng.sample(range(FEEDS), 2):  # new items appear between runs
                 counts[feed] += 1
                 write_feed(root, site, feed, counts[feed])
-            daemon = Process(crashed, "run")
+            daemon = MonitorProcess(crashed, "run")
             for _ in range(rng.randint(1, 25)):
                 if daemon.next_line(timeout=3) is None:
                     break  # the daemon is idle: kill it anyway
@@ -248,7 +199,7 @@ def test_kill_9_at_random_moments_loses_and_repeats_nothing(
             kills["daemon"] += 1
             if round_ % 3 == 2 and kills["digest"] < DIGEST_KILLS:
                 before = len(smtp.messages)
-                digest = Process(crashed, "digest", "send", "--now")
+                digest = MonitorProcess(crashed, "digest", "send", "--now")
                 deadline = time.monotonic() + 30
                 while len(smtp.messages) == before and digest.process.poll() is None:
                     assert time.monotonic() < deadline, "".join(digest.log)

@@ -3,63 +3,20 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.servers import LocalSite
+from tests.servers import REPO, LocalSite, MonitorProcess
 
 pytestmark = pytest.mark.timeout(90)
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-class Daemon:
-    """`python -m monitor run` with its stderr read line by line in a thread."""
-
-    def __init__(self, config: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        with self.process.stderr:
-            for line in self.process.stderr:
-                self.lines.put(line)
-
-    def wait_for(self, text: str, timeout: float = 30) -> str:
-        """Wait for a stderr line containing ``text``; fail with the log so far."""
-        while True:
-            try:
-                line = self.lines.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"no line with {text!r} in:\n{''.join(self.log)}") from None
-            self.log.append(line)
-            if text in line:
-                return line
-
-    def stop(self, signum: int = signal.SIGTERM, timeout: float = 35) -> int:
-        self.process.send_signal(signum)
-        code = self.process.wait(timeout=timeout)
-        self.reader.join(timeout=5)
-        while not self.lines.empty():
-            self.log.append(self.lines.get())
-        return code
+#: `monitor run` as a subprocess (kept under this name for the other service tests).
+Daemon = MonitorProcess
 
 
 def daemon_config(project: Path, site: LocalSite) -> Path:
