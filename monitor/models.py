@@ -140,6 +140,9 @@ class Match:
     #: (field, start, end) for every matched term, field "title" or "text", for highlighting.
     spans: tuple[tuple[str, int, int], ...] = ()
     alert: AlertMode = "digest"
+    #: Why the rule matched, as query text: the satisfied part of the query with the OR
+    #: alternatives that did not match left out (``torture AND Astana``); "" when unknown.
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)
