@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.pg import PgCluster
 from tests.servers import LocalSite, LocalSMTP
 
 DATA = Path(__file__).parent / "data"
@@ -59,6 +60,23 @@ def project(tmp_path: Path) -> Path:
         '[monitor]\ntimezone = "Asia/Almaty"\nmax_age = "0"\n', encoding="utf-8"
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One throwaway PostgreSQL server for the whole session (tests/pg.py), removed at the end."""
+    with PgCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database of its own (with the password in it)."""
+    url = pg_cluster.create_database()
+    try:
+        yield url
+    finally:
+        pg_cluster.drop_database(url)
 
 
 @pytest.fixture

@@ -20,6 +20,13 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert test_command in ci
 
 
+def test_readme_test_command_installs_the_servers_the_tests_start() -> None:
+    _, test_command = readme_commands()
+    install = re.search(r"apt-get install -y -qq ([^&]+)&&", test_command)
+    assert install, test_command
+    assert {"chromium", "postgresql"} <= set(install.group(1).split())
+
+
 def test_first_readme_command_installs_and_runs_the_demo() -> None:
     demo_command, _ = readme_commands()
     assert "pip install ." in demo_command
