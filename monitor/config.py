@@ -162,6 +162,18 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkersConfig:
+    """The ``[workers]`` table: `monitor run --role worker` processes (issue #9)."""
+
+    #: Jobs (polls, digests) one worker process runs at once.
+    concurrency: int = 8
+    #: How often a worker tells the database it is alive.
+    heartbeat: timedelta = timedelta(seconds=10)
+    #: A worker silent this long is taken for dead: its jobs are run again by another.
+    stalled_after: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration, as ``config.load`` returns it."""
 
@@ -171,6 +183,7 @@ class Config:
     digests: tuple[DigestConfig, ...] = (DigestConfig(name="daily"),)
     smtp: SmtpConfig | None = None
     web: WebConfig = field(default_factory=WebConfig)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -278,13 +291,27 @@ class _Reader:
         return self.base / self.get(table, key, "monitor", str, default)
 
     def config(self, data: dict[str, Any]) -> Config | None:
-        self.table(data, "", ("monitor", "source", "smtp", "digest", "web"))
+        self.table(data, "", ("monitor", "source", "smtp", "digest", "web", "workers"))
         settings = self.settings(data.get("monitor", {}))
         sources = self.sources(data.get("source", []), settings)
         digests = self.digests(data.get("digest", []))
         smtp = self.smtp(data["smtp"]) if "smtp" in data else None
         web = self.web(data.get("web", {}))
-        return Config(self.path, settings, sources, digests, smtp, web)
+        workers = self.workers(data.get("workers", {}))
+        return Config(self.path, settings, sources, digests, smtp, web, workers)
+
+    def workers(self, raw: object) -> WorkersConfig:
+        table = self.table(raw, "workers", tuple(WorkersConfig.__dataclass_fields__))
+        defaults = WorkersConfig()
+        return WorkersConfig(
+            concurrency=self.positive(table, "concurrency", "workers", defaults.concurrency),
+            heartbeat=self.convert(
+                table, "heartbeat", "workers", parse_duration, defaults.heartbeat
+            ),
+            stalled_after=self.convert(
+                table, "stalled_after", "workers", parse_duration, defaults.stalled_after
+            ),
+        )
 
     def settings(self, raw: object) -> MonitorSettings:
         keys = tuple(MonitorSettings.__dataclass_fields__)
