@@ -57,6 +57,7 @@ from monitor.match.query import (
     Word,
     lint,
     parse,
+    to_text,
 )
 
 Span = tuple[str, int, int]
@@ -247,6 +248,8 @@ class Matcher:
     """
 
     def __init__(self, nodes: Sequence[Node]) -> None:
+        #: The queries' trees as parsed: ``why`` shows their terms as each query wrote them.
+        self.written = tuple(nodes)
         interned: dict[object, Term | Meta] = {}
         self.nodes = tuple(_intern(node, interned) for node in nodes)
         self.analyzer = Analyzer()
@@ -287,7 +290,7 @@ class Matcher:
         return wid
 
     def __getstate__(self) -> dict[str, object]:
-        return {"nodes": self.nodes}
+        return {"nodes": self.written}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         nodes = state["nodes"]
@@ -322,6 +325,19 @@ class Matcher:
         found = sorted(candidates)
         tests = self.tests
         return [q for q in found if (test := tests[q]) is None or test(doc)]
+
+    def why(self, i: int, doc: Doc) -> str:
+        """Why query ``i`` matched ``doc``, as query text: the part of it that holds.
+
+        OR alternatives absent from the document are left out (``("human rights" OR torture)
+        AND Astana -sport`` matching "torture … Astana" gives ``torture AND Astana``); so are the
+        alternatives of an OR-group inside NEAR that took part in no pair within the distance.
+        NOT clauses are left out too: they say what the article lacks, and ``why`` shows what it
+        has (a query of NOT clauses only is shown as written). Meant for matched queries only:
+        it evaluates the query's parts again, which the matching itself may have skipped.
+        """
+        node = self.written[i]
+        return to_text(_satisfied(node, doc) or node)
 
     def spans(self, i: int, doc: Doc) -> list[Span]:
         """(field, start, end) character offsets of the terms that made query ``i`` match."""
@@ -424,6 +440,60 @@ def _collect(node: Node, doc: Doc, out: set[tuple[str, int, int]]) -> None:
         for name in fields_of(node):
             for occ in doc.occurrences(node, name):
                 out.update((name, first, last) for first, last in occ[2])
+
+
+def _satisfied(node: Node, doc: Doc) -> Node | None:
+    """The part of a true ``node`` that holds in ``doc``; None when nothing positive does."""
+    if isinstance(node, And):
+        kept = [
+            part
+            for child in node.children
+            if not isinstance(child, Not) and (part := _satisfied(child, doc)) is not None
+        ]
+        if not kept:
+            return None
+        return kept[0] if len(kept) == 1 else And(tuple(kept))
+    if isinstance(node, Or):
+        kept = [
+            part
+            for child in node.children
+            if doc.true(child) and (part := _satisfied(child, doc)) is not None
+        ]
+        if not kept:
+            return None
+        return kept[0] if len(kept) == 1 else Or(tuple(kept))
+    if isinstance(node, Near):
+        used = {
+            (name, piece)
+            for name in fields_of(node)
+            for occ in doc.occurrences(node, name)
+            for piece in occ[2]
+        }
+        return _near_side(node, doc, used)
+    if isinstance(node, Not):
+        return None
+    return node
+
+
+def _near_side(node: Node, doc: Doc, used: set[tuple[str, tuple[int, int]]]) -> Node:
+    """A side of a NEAR with the OR alternatives that took part in no pair left out."""
+    if isinstance(node, Near):
+        left, right = _near_side(node.left, doc, used), _near_side(node.right, doc, used)
+        return Near(left, right, node.distance, node.pos)
+    if isinstance(node, Or):
+        kept = [
+            _near_side(child, doc, used)
+            for child in node.children
+            if any(
+                all((name, piece) in used for piece in occ[2])
+                for name in fields_of(child)
+                for occ in doc.occurrences(child, name)
+            )
+        ]
+        if not kept:
+            return node
+        return kept[0] if len(kept) == 1 else Or(tuple(kept))
+    return node
 
 
 def _intern(node: Node, seen: dict[object, Term | Meta]) -> Node:

@@ -451,6 +451,53 @@ def _lexed(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
+# -- a tree back to query text ----------------------------------------------------------------
+
+
+def to_text(node: Node) -> str:
+    """``node`` as query text that parses back to the same tree (up to redundant parentheses).
+
+    Terms are shown as written (``"human rights"``, ``=exact``, ``prefix*``) with their field
+    (``title:torture``); operators in capitals, parentheses only where precedence needs them.
+    """
+    if isinstance(node, Term):
+        return _term_text(node)
+    if isinstance(node, Meta):
+        value = node.source.strip() or " ".join(node.value)
+        quoted = f'"{value}"' if re.search(r"\s", value) else value
+        return f"{node.field}:{quoted}"
+    if isinstance(node, Not):
+        child = node.child
+        inner = to_text(child)
+        return f"-{inner}" if isinstance(child, Term | Meta) else f"-({inner})"
+    if isinstance(node, And):
+        return " AND ".join(
+            f"({to_text(child)})" if isinstance(child, Or) else to_text(child)
+            for child in node.children
+        )
+    if isinstance(node, Or):
+        return " OR ".join(to_text(child) for child in node.children)
+    left = to_text(node.left)
+    right = to_text(node.right)
+    if isinstance(node.left, Or):
+        left = f"({left})"
+    if isinstance(node.right, Or | Near):
+        right = f"({right})"
+    return f"{left} NEAR/{node.distance} {right}"
+
+
+def _term_text(term: Term) -> str:
+    written = term.source.strip()
+    if not written:
+        written = " ".join(w.text + ("*" if w.how == "prefix" else "") for w in term.words)
+    exact = any(word.how == "exact" for word in term.words)
+    shown = f'"{written}"' if re.search(r"\s", written) else written
+    shown = f"={shown}" if exact else shown
+    if term.fields != ANYWHERE:
+        shown = f"{term.fields[0]}:{shown}"
+    return shown
+
+
 # -- warnings: queries that can never match, or match nearly everything -----------------------
 
 Atom = Term | Meta | Near

@@ -4,6 +4,8 @@
                  each table checked (keys, id, topic, query, alert) ─► Rules, or RuleErrors
                  a file with any error contributes no rules; the other files still load
     RuleSet.match(article) ─engine─► one Match per matching rule, with terms and spans
+    RuleFiles.load(now) (the daemon's reload): as load_rules, but a file that breaks keeps
+                 the last version of it that loaded; a deleted file drops its rules
 
 Every error names ``file:line:col`` (the file relative to the rules directory's parent, as
 ``rules/elections.toml``) and carries the offending line with a caret under the spot::
@@ -25,6 +27,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from monitor.errors import RuleError
@@ -55,10 +58,13 @@ class RuleSet:
         warnings: Iterable[RuleError] = (),
         *,
         nodes: Sequence[Node] | None = None,
+        files: Iterable[FileStatus] = (),
     ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.errors: tuple[RuleError, ...] = tuple(errors)
         self.warnings: tuple[RuleError, ...] = tuple(warnings)
+        #: Each rule file found, with the rules it contributes and its errors (#6).
+        self.files: tuple[FileStatus, ...] = tuple(files)
         #: Each topic once, in the order the rules name them.
         self.topics: tuple[str, ...] = tuple(dict.fromkeys(rule.topic for rule in self.rules))
         if nodes is None:
@@ -93,7 +99,10 @@ class RuleSet:
             for name, start, end in spans:
                 term = getattr(article, name)[start:end]
                 terms.setdefault(fold(" ".join(term.split())), term)
-            out.append(Match(rule.id, rule.topic, tuple(terms.values()), tuple(spans), rule.alert))
+            why = matcher.why(i, doc)
+            out.append(
+                Match(rule.id, rule.topic, tuple(terms.values()), tuple(spans), rule.alert, why)
+            )
         return out
 
     def __repr__(self) -> str:
@@ -116,27 +125,87 @@ def _parse_rule(rule: Rule) -> Node:
 
 def load_rules(rules_dir: Path) -> RuleSet:
     """Every ``rules_dir/*.toml``; a bad file's errors go in ``.errors``, not raised."""
-    if not rules_dir.is_dir():
-        return RuleSet(errors=[RuleError(str(rules_dir), "no such directory")])
-    base = rules_dir.resolve().name
-    rules: list[Rule] = []
-    nodes: list[Node] = []
-    errors: list[RuleError] = []
-    warnings: list[RuleError] = []
-    ids: dict[str, str] = {}
-    for path in sorted(rules_dir.glob("*.toml")):
-        if path.name.startswith(".") or not path.is_file():
-            continue  # editors' lock and backup files, folders
-        loaded = _RuleFile(f"{base}/{path.name}", ids)
-        loaded.load(path)
-        if loaded.errors:
-            errors.extend(loaded.errors)
-            continue
-        ids.update(loaded.own_ids)  # a broken file claims no ids either
-        rules.extend(loaded.rules)
-        nodes.extend(loaded.nodes)
-        warnings.extend(loaded.warnings)
-    return RuleSet(rules, errors, warnings, nodes=nodes)
+    return RuleFiles(rules_dir).load()
+
+
+@dataclass(frozen=True, slots=True)
+class FileStatus:
+    """One rule file as a loaded RuleSet has it (for the log and `monitor status`)."""
+
+    #: The file as messages name it: ``rules/elections.toml``.
+    name: str
+    #: Rules in force from it: its current version's, or its last good version's when broken.
+    rules: int
+    #: Its current errors; empty when this version loaded.
+    errors: tuple[RuleError, ...] = ()
+    #: When the version in force was loaded: ``now`` for a file that loaded, the time of the
+    #: last good load for a broken file that keeps one; None when none of its rules run.
+    loaded_at: datetime | None = None
+
+    @property
+    def kept(self) -> bool:
+        """True when the file is broken and its last good version runs instead."""
+        return bool(self.errors) and self.rules > 0
+
+
+class RuleFiles:
+    """The rule files of a directory, loaded again and again (the daemon's hot reload, #6).
+
+    Each load reads every file. A file with errors contributes the rules of the last version
+    of it that loaded through this object, if any, so that a typo saved in one file does not
+    silence its rules while the other files' edits still apply; its errors are reported all
+    the same. A file that is gone drops its rules. Ids must be unique across files: a kept
+    version whose ids another file has taken since is dropped too.
+    """
+
+    def __init__(self, rules_dir: Path) -> None:
+        self.rules_dir = rules_dir
+        #: The last good version of each file: its loaded rules and when it was loaded.
+        self._good: dict[str, tuple[_RuleFile, datetime | None]] = {}
+
+    def __repr__(self) -> str:
+        return f"<RuleFiles dir={self.rules_dir} good={len(self._good)}>"
+
+    def load(self, now: datetime | None = None) -> RuleSet:
+        """The rule set of the files as they are now (``now`` stamps the versions loaded)."""
+        if not self.rules_dir.is_dir():
+            self._good.clear()
+            return RuleSet(errors=[RuleError(str(self.rules_dir), "no such directory")])
+        base = self.rules_dir.resolve().name
+        rules: list[Rule] = []
+        nodes: list[Node] = []
+        errors: list[RuleError] = []
+        warnings: list[RuleError] = []
+        files: list[FileStatus] = []
+        ids: dict[str, str] = {}
+        present: set[str] = set()
+        for path in sorted(self.rules_dir.glob("*.toml")):
+            if path.name.startswith(".") or not path.is_file():
+                continue  # editors' lock and backup files, folders
+            name = f"{base}/{path.name}"
+            present.add(name)
+            loaded = _RuleFile(name, ids)
+            loaded.load(path)
+            used: _RuleFile | None = loaded
+            loaded_at = now
+            if loaded.errors:
+                errors.extend(loaded.errors)
+                used, loaded_at = self._good.get(name, (None, None))
+                if used is not None and used.own_ids.keys() & ids.keys():
+                    used, loaded_at = None, None  # another file has taken its ids since
+            else:
+                self._good[name] = (loaded, now)
+            if used is None:
+                files.append(FileStatus(name, 0, tuple(loaded.errors)))
+                continue
+            ids.update(used.own_ids)  # a broken file claims no ids beyond its kept version's
+            rules.extend(used.rules)
+            nodes.extend(used.nodes)
+            warnings.extend(used.warnings)
+            files.append(FileStatus(name, len(used.rules), tuple(loaded.errors), loaded_at))
+        for gone in self._good.keys() - present:
+            del self._good[gone]
+        return RuleSet(rules, errors, warnings, nodes=nodes, files=files)
 
 
 @dataclass
