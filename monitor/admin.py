@@ -17,7 +17,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitor import clean, fetch, match, pipeline, runtime
+from monitor import clean, fetch, match, pipeline, rulestatus, runtime
 from monitor.config import Config, DigestConfig, MonitorSettings, SourceConfig
 from monitor.errors import ConfigError, MonitorError
 from monitor.models import Article, PollResult, Subscriber
@@ -212,7 +212,10 @@ def print_sources(config: Config) -> None:
 def print_status(config: Config) -> None:
     """`monitor status`: sources, matches today, subscribers, last delivery, rule errors."""
     rules = match.load_rules(config.monitor.rules_dir)
-    print(f"daemon: {daemon_state(config.monitor.state_dir)}")
+    state = daemon_state(config.monitor.state_dir)
+    print(f"daemon: {state}")
+    pid = state.removeprefix("running (PID ").removesuffix(")")
+    running_pid = int(pid) if pid.isdigit() else None
     if not config.monitor.db_path.exists():
         print("no polls yet: run `monitor poll --once` or `monitor run`")
         print_table("Sources", SOURCE_HEADERS, _source_rows(config, None))
@@ -237,6 +240,11 @@ def print_status(config: Config) -> None:
             )
     for digest, when in next_digests(config, datetime.now(UTC)).items():
         print(f"next digest: {digest} at {_when(when, config)}")
+    # The running daemon's rule set, with the broken files' kept versions (#6); else the files.
+    running = rulestatus.read(config.monitor.state_dir) if running_pid else None
+    if running is not None and running.pid == running_pid:
+        print("\n".join(rulestatus.lines(running, lambda moment: _when(moment, config))))
+        return
     print(f"rules: {len(rules.rules)} on {len(rules.topics)} topics; errors: {len(rules.errors)}")
     for error in rules.errors:
         print(f"  {error}")

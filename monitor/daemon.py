@@ -21,13 +21,16 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from monitor import notify, pipeline, runtime, scheduler
+from monitor import notify, pipeline, rulestatus, runtime, scheduler
 from monitor.config import Config, DigestConfig, SourceConfig
 from monitor.errors import MonitorError, StoreError, TemplateError
 from monitor.log import event
 from monitor.metrics import Metrics
+
+if TYPE_CHECKING:
+    from monitor.match.rules import RuleFiles, RuleSet
 
 log = logging.getLogger("monitor.daemon")
 
@@ -66,6 +69,10 @@ class Daemon:
         self.counts: Counter[str] = Counter()
         self.services: runtime.Services | None = None
         self._rules_signature: tuple[tuple[str, int, int], ...] = ()
+        #: The rule files, each broken one keeping its last good version (made in run()).
+        self.rule_files: RuleFiles | None = None
+        #: Held while rules load: the watcher and a SIGHUP must not load them side by side.
+        self._rules_lock = asyncio.Lock()
         #: This daemon's Prometheus registry, served at /metrics (issue #8).
         self.metrics = Metrics()
         #: SIGHUP reloads under way.
@@ -136,13 +143,30 @@ class Daemon:
 
     async def _watch_rules(self) -> None:
         """Reload the rule set when a rule file changed; keep running on a broken file."""
-        signature = rules_signature(self.config.monitor.rules_dir)
-        if signature == self._rules_signature or self.services is None:
-            return
-        self._rules_signature = signature
-        rules = await asyncio.to_thread(runtime.load_rules, self.config)
-        self.services.rules = lambda: rules
-        event(log, "rules.loaded", rules=len(rules.rules), errors=len(rules.errors))
+        async with self._rules_lock:
+            signature = rules_signature(self.config.monitor.rules_dir)
+            if signature == self._rules_signature or self.services is None:
+                return
+            self._rules_signature = signature
+            now = datetime.now(UTC)
+            rules = await asyncio.to_thread(runtime.load_rules, self.config, self.rule_files, now)
+            self.services.rules = lambda: rules  # one assignment: polls take the old or the new
+            await self._rules_loaded(rules, now)
+
+    async def _rules_loaded(self, rules: RuleSet, now: datetime) -> None:
+        """Log the loaded rule set and write it down for `monitor status` (state/rules.json)."""
+        kept = [file.name for file in rules.files if file.kept]
+        event(
+            log,
+            "rules.loaded",
+            rules=len(rules.rules),
+            errors=len(rules.errors),
+            kept=",".join(kept) or "none",
+        )
+        try:
+            await asyncio.to_thread(rulestatus.write, self.config.monitor.state_dir, rules, now)
+        except MonitorError as exc:  # disk full, read-only: status shows less; rules still run
+            event(log, "rules.status_failed", logging.ERROR, error=str(exc))
 
     async def reload(self) -> None:
         """SIGHUP: reload the rules and the templates now. A template set that fails to
@@ -180,11 +204,16 @@ class Daemon:
 
     async def run(self) -> None:
         """Serve until a signal; then drain and stop."""
+        from monitor.match.rules import RuleFiles
         from monitor.web import serve
 
         self._rules_signature = rules_signature(self.config.monitor.rules_dir)
-        async with runtime.open_services(self.config) as services:
+        self.rule_files = RuleFiles(self.config.monitor.rules_dir)
+        now = datetime.now(UTC)
+        rules = await asyncio.to_thread(runtime.load_rules, self.config, self.rule_files, now)
+        async with runtime.open_services(self.config, rules) as services:
             self.services = services
+            await self._rules_loaded(rules, now)
             services.metrics = self.metrics
             if self.stopping.is_set():
                 return

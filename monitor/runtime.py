@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from monitor import fetch, match, notify
@@ -20,7 +21,7 @@ from monitor.log import event
 
 if TYPE_CHECKING:
     from monitor.fetch.http import HttpClient
-    from monitor.match.rules import RuleSet
+    from monitor.match.rules import RuleFiles, RuleSet
     from monitor.metrics import Metrics
     from monitor.notify.render import Templates
     from monitor.store import Store
@@ -70,12 +71,18 @@ class Services:
         return await loop.run_in_executor(self.workers, lambda: fn(*args, **kwargs))
 
 
-def load_rules(config: Config) -> RuleSet:
+def load_rules(
+    config: Config, files: RuleFiles | None = None, now: datetime | None = None
+) -> RuleSet:
     """Load the rule files; log each broken file (its rules are left out, the rest run) and
-    each rule that can never match or needs none of its terms."""
-    rules = match.load_rules(config.monitor.rules_dir)
+    each rule that can never match or needs none of its terms.
+
+    With ``files`` (the daemon's RuleFiles), a broken file keeps its last good version."""
+    rules = files.load(now) if files is not None else match.load_rules(config.monitor.rules_dir)
     for error in rules.errors:
-        event(log, "rules.error", logging.ERROR, error=str(error))
+        file = next((f for f in rules.files if error in f.errors), None)
+        kept = f"last good version ({file.rules} rules)" if file and file.kept else "nothing"
+        event(log, "rules.error", logging.ERROR, error=str(error), kept=kept)
     for warning in rules.warnings:
         event(log, "rules.warning", logging.WARNING, warning=str(warning))
     return rules
