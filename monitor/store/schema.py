@@ -148,8 +148,29 @@ ALTER TABLE articles ADD COLUMN url_key TEXT;
 CREATE INDEX articles_url_key ON articles (url_key) WHERE url_key IS NOT NULL;
 """
 
+# Issue #7: other channels (apprise). A digest's channel is known by a hash of the digest's
+# name and its URL as written (no secret is stored); like a subscriber it has a digest cursor
+# (the highest match id delivered) and, for immediate alerts, an alert cursor moved when the
+# alert is recorded, before it is sent (at most once). Its messages go through deliveries
+# like e-mail (channel_id set, subscriber_id NULL, recipient the redacted URL).
+_V5 = """
+CREATE TABLE channels (
+    id            INTEGER PRIMARY KEY,
+    digest        TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    label         TEXT NOT NULL,
+    digest_cursor INTEGER NOT NULL DEFAULT 0,
+    alert_cursor  INTEGER NOT NULL DEFAULT 0,
+    created_at    TEXT NOT NULL,
+    UNIQUE (digest, key)
+);
+ALTER TABLE deliveries ADD COLUMN channel_id INTEGER REFERENCES channels (id) ON DELETE SET NULL;
+CREATE INDEX deliveries_channel ON deliveries (channel_id, kind, status)
+    WHERE channel_id IS NOT NULL;
+"""
+
 #: Migration n (1-based) brings user_version n-1 to n.
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
