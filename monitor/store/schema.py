@@ -169,8 +169,15 @@ CREATE INDEX deliveries_channel ON deliveries (channel_id, kind, status)
     WHERE channel_id IS NOT NULL;
 """
 
+# Issue #6: "why this alert". The satisfied part of the rule's query as query text
+# (models.Match.why: "torture AND Astana"), shown under each article in digests, alerts and
+# feeds; '' for matches stored before this column, or when the engine could not say.
+_V6 = """
+ALTER TABLE matches ADD COLUMN why TEXT NOT NULL DEFAULT '';
+"""
+
 #: Migration n (1-based) brings user_version n-1 to n.
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6]
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
