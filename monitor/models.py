@@ -223,3 +223,6 @@ class DigestEntry:
     language: str | None = None
     #: Names of other sources that published the same text.
     also_published_by: tuple[str, ...] = ()
+    #: Why it matched: each matching rule's satisfied query part (Match.why), distinct, in
+    #: rule order of storing; empty when unknown (#6).
+    why: tuple[str, ...] = ()

@@ -73,6 +73,9 @@ class EntryView:
     teaser_only: bool
     #: ISO 639-1 language code, if known.
     language: str | None
+    #: Why it matched, as query text ("torture AND Astana"), one per matching rule, distinct;
+    #: empty when unknown. Shown as "Matched: …" (#6).
+    why: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +262,7 @@ def _view(entry: DigestEntry) -> EntryView:
         also_published_by=entry.also_published_by,
         teaser_only=entry.teaser_only,
         language=entry.language,
+        why=entry.why,
     )
 
 

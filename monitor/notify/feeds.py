@@ -111,6 +111,8 @@ def entry_html(entry: DigestEntry) -> str:
         parts.append(Markup("<p>{}</p>").format(credit))
     if snippet.teaser_only:
         parts.append(Markup("<p><em>{}</em></p>").format(snippet.note))
+    if entry.why:
+        parts.append(Markup("<p>Matched: {}</p>").format("; ".join(entry.why)))
     return str(Markup("").join(parts)) or str(escape(entry.url))
 
 

@@ -213,8 +213,8 @@ def _insert_matches(
     conn: sqlite3.Connection, article_id: int, matches: list[Match], now: datetime
 ) -> None:
     conn.executemany(
-        "INSERT INTO matches (article_id, rule_id, topic, alert, terms, spans, found_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO matches (article_id, rule_id, topic, alert, terms, spans, found_at, why)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 article_id,
@@ -224,6 +224,7 @@ def _insert_matches(
                 dump_strings(m.terms),
                 dump_spans(m.spans),
                 to_text(now),
+                m.why,
             )
             for m in matches
         ],

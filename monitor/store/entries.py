@@ -111,13 +111,16 @@ def build_entries(conn: sqlite3.Connection, ids: list[int]) -> list[DigestEntry]
     }
     topics: dict[int, set[str]] = defaultdict(set)
     spans: dict[int, set[Span]] = defaultdict(set)
+    why: dict[int, dict[str, None]] = defaultdict(dict)  # distinct, in match order
     for row in conn.execute(
-        "SELECT article_id, topic, spans FROM matches"
-        " WHERE article_id IN (SELECT value FROM json_each(?))",
+        "SELECT article_id, topic, spans, why FROM matches"
+        " WHERE article_id IN (SELECT value FROM json_each(?)) ORDER BY id",
         (wanted,),
     ):
         topics[row["article_id"]].add(row["topic"])
         spans[row["article_id"]].update(load_spans(row["spans"]))
+        if row["why"]:
+            why[row["article_id"]][row["why"]] = None
     others: dict[int, set[str]] = defaultdict(set)
     for row in conn.execute(
         "SELECT duplicate_of, source FROM articles"
@@ -125,10 +128,16 @@ def build_entries(conn: sqlite3.Connection, ids: list[int]) -> list[DigestEntry]
         (wanted,),
     ):
         others[row["duplicate_of"]].add(row["source"])
-    return [_entry(articles[i], topics[i], spans[i], others[i]) for i in ids if i in articles]
+    return [
+        _entry(articles[i], topics[i], spans[i], others[i], tuple(why[i]))
+        for i in ids
+        if i in articles
+    ]
 
 
-def _entry(row: sqlite3.Row, topics: set[str], spans: set[Span], others: set[str]) -> DigestEntry:
+def _entry(
+    row: sqlite3.Row, topics: set[str], spans: set[Span], others: set[str], why: tuple[str, ...]
+) -> DigestEntry:
     return DigestEntry(
         article_id=int(row["id"]),
         url=row["url"],
@@ -142,4 +151,5 @@ def _entry(row: sqlite3.Row, topics: set[str], spans: set[Span], others: set[str
         teaser_only=bool(row["teaser_only"]),
         language=row["language"],
         also_published_by=tuple(sorted(others - {row["source"]})),
+        why=why,
     )
