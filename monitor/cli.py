@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -114,20 +114,31 @@ def init(directory: Path, force: bool) -> int:
 
 
 @cli.command()
+@click.option(
+    "--role",
+    type=click.Choice(["all", "scheduler", "worker", "web"]),
+    default="all",
+    show_default=True,
+    help="all: everything in this process. scheduler: queue polls and digests; worker: run "
+    "them (start any number); web: the pages. Roles other than all need a PostgreSQL "
+    "[store] url.",
+)
 @pass_ctx
-def run(ctx: Context) -> int:
+def run(ctx: Context, role: str) -> int:
     """Run the daemon: poll sources, send digests and alerts, serve feeds, until stopped.
 
     Stops cleanly on SIGINT or SIGTERM, draining in-flight work for at most
-    [monitor] shutdown_timeout.
+    [monitor] shutdown_timeout. With a PostgreSQL store the work can be split over
+    processes and machines: one scheduler, any number of workers, one web.
 
     \b
     Example:
       monitor --config /srv/monitor/monitor.toml run
+      monitor run --role worker
     """
-    from monitor import daemon
+    from monitor import workers
 
-    return daemon.run(ctx.config)
+    return workers.run(ctx.config, cast("workers.Role", role))
 
 
 @cli.command()
@@ -343,14 +354,16 @@ def digest_send(ctx: Context, name: str | None, now: bool) -> int:
         raise click.UsageError(
             "add --now to send outside the schedule; `monitor run` sends on time"
         )
-    result = admin.send_digest_now(ctx.config, ctx.config.digest(name))
+    chosen = ctx.config.digest(name)
+    result = admin.send_digest_now(ctx.config, chosen)
+    posts = f"; channels: {result.posted} posted, {result.post_failed} failed"
     click.echo(
         f"digest {result.digest}: {result.sent} sent, {result.failed} failed,"
-        f" {result.empty} with nothing new"
+        f" {result.empty} with nothing new{posts if chosen.channels else ''}"
     )
     for error in result.errors:
         click.echo(f"failed: {error}", err=True)
-    return 1 if result.failed else 0
+    return 1 if result.failed or result.post_failed else 0
 
 
 @digest.command("preview")

@@ -10,6 +10,7 @@ wrong types are errors; every problem in the file is reported in one go, each wi
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 import re
 import tomllib
@@ -32,6 +33,30 @@ SECURITY: tuple[str, ...] = ("none", "starttls", "tls")
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: ``[smtp] retry`` by default: a failed message is tried again after 1 min, 5 min, 30 min, 2 h.
+DELIVERY_RETRY = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+)
+
+
+def _is_nameserver(text: str) -> bool:
+    """Whether ``text`` is an IP address with an optional port ("[::1]:53" for IPv6)."""
+    import ipaddress
+
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return port.isdigit() and 0 < int(port) < 65536
 
 
 def parse_duration(text: str) -> timedelta:
@@ -68,6 +93,9 @@ class MonitorSettings:
     timeout: float = 30.0
     #: Article text older than this is pruned daily (title, URL and dates stay); None: never.
     keep: timedelta | None = None
+    #: DNS servers ("IP" or "IP:PORT") to resolve source hosts with, instead of the system's
+    #: resolver; empty: the system's (getaddrinfo, /etc/hosts and /etc/resolv.conf).
+    nameservers: tuple[str, ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -114,6 +142,9 @@ class SmtpConfig:
     password_env: str | None = None
     sender: str = "Press Monitor <monitor@localhost>"
     timeout: float = 60.0
+    #: The waits before the 2nd, 3rd, … attempt of a message that failed; after the last,
+    #: it is given up (a digest's articles then come in the next digest).
+    retry: tuple[timedelta, ...] = DELIVERY_RETRY
 
     def password(self) -> str | None:
         """The password from the environment variable ``password_env`` names, if any."""
@@ -128,6 +159,66 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """The ``[store]`` table (issue #9); absent means the SQLite file ``state/monitor.db``."""
+
+    #: ``postgresql://user@host:port/dbname``: the shared PostgreSQL store instead of SQLite.
+    url: str | None = None
+    #: The environment variable holding the database password (never the password itself).
+    password_env: str | None = None
+    #: Connections the PostgreSQL store keeps open per process.
+    pool_size: int = 4
+
+    def password(self) -> str | None:
+        """The password from the environment variable ``password_env`` names, if any."""
+        if not self.password_env:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(
+                "store.password_env", f"the environment variable {self.password_env} is not set"
+            )
+        return value
+
+
+ChannelFormat = Literal["markdown", "text"]
+CHANNEL_FORMATS: tuple[str, ...] = ("markdown", "text")
+#: ``${NAME}`` in a channel URL: replaced by the environment variable NAME when sending.
+CHANNEL_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: What `pip` needs for channels (apprise is an optional dependency, issue #7).
+CHANNELS_INSTALL = "pip install 'press-monitor[channels]'"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    """One of a ``[[digest]]``'s ``channels``: an apprise URL (Slack, Telegram, Matrix, Teams,
+    a webhook…) that gets the digest's news, and its topics' immediate alerts (issue #7)."""
+
+    #: Where it is written, for messages: ``digest[1].channels[2]``.
+    where: str
+    #: The URL as written; ``${NAME}`` is replaced from the environment when it is used, so
+    #: tokens need not sit in the file. Never logged: see ``notify.channels`` for the label.
+    url: str = field(repr=False)
+    #: The topics it gets; empty: every topic.
+    topics: tuple[str, ...] = ()
+    #: The body's format: "markdown" (links, bold topics) or "text".
+    format: ChannelFormat = "markdown"
+    #: Whether immediate alerts on its topics are posted too, not only the digest.
+    alerts: bool = True
+
+    def resolved_url(self) -> str:
+        """The URL with each ``${NAME}`` replaced; ConfigError when a variable is unset."""
+
+        def value(found: re.Match[str]) -> str:
+            name = found.group(1)
+            if name not in os.environ:
+                raise ConfigError(self.where, f"the environment variable {name} is not set")
+            return os.environ[name]
+
+        return CHANNEL_VARIABLE.sub(value, self.url)
+
+
+@dataclass(frozen=True, slots=True)
 class DigestConfig:
     """One ``[[digest]]``: when it goes out, in ``[monitor] timezone``."""
 
@@ -136,6 +227,8 @@ class DigestConfig:
     at: str | None = "08:00"
     #: A five-field crontab expression ("0 8 * * mon-fri").
     cron: str | None = None
+    #: Where else the digest is posted, through apprise (issue #7).
+    channels: tuple[ChannelConfig, ...] = ()
 
     @property
     def cron_fields(self) -> dict[str, str]:
@@ -184,6 +277,7 @@ class Config:
     smtp: SmtpConfig | None = None
     web: WebConfig = field(default_factory=WebConfig)
     workers: WorkersConfig = field(default_factory=WorkersConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -291,14 +385,29 @@ class _Reader:
         return self.base / self.get(table, key, "monitor", str, default)
 
     def config(self, data: dict[str, Any]) -> Config | None:
-        self.table(data, "", ("monitor", "source", "smtp", "digest", "web", "workers"))
+        self.table(data, "", ("monitor", "source", "smtp", "digest", "web", "workers", "store"))
         settings = self.settings(data.get("monitor", {}))
         sources = self.sources(data.get("source", []), settings)
         digests = self.digests(data.get("digest", []))
         smtp = self.smtp(data["smtp"]) if "smtp" in data else None
         web = self.web(data.get("web", {}))
         workers = self.workers(data.get("workers", {}))
-        return Config(self.path, settings, sources, digests, smtp, web, workers)
+        store = self.store(data.get("store", {}))
+        return Config(self.path, settings, sources, digests, smtp, web, workers, store=store)
+
+    def store(self, raw: object) -> StoreConfig:
+        table = self.table(raw, "store", tuple(StoreConfig.__dataclass_fields__))
+        url = self.optional(table, "url", "store")
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            self.problem(
+                "store.url", f'expected a "postgresql://user@host/dbname" URL; got "{url}"'
+            )
+            url = None
+        return StoreConfig(
+            url=url,
+            password_env=self.optional(table, "password_env", "store"),
+            pool_size=self.positive(table, "pool_size", "store", 4),
+        )
 
     def workers(self, raw: object) -> WorkersConfig:
         table = self.table(raw, "workers", tuple(WorkersConfig.__dataclass_fields__))
@@ -331,7 +440,20 @@ class _Reader:
             concurrency=self.positive(table, "concurrency", "monitor", defaults.concurrency),
             timeout=self.get(table, "timeout", "monitor", float, defaults.timeout),
             keep=self.convert(table, "keep", "monitor", _max_age, defaults.keep),
+            nameservers=self.nameservers(table.get("nameservers", [])),
         )
+
+    def nameservers(self, value: object) -> tuple[str, ...]:
+        """``nameservers = ["192.0.2.53", "127.0.0.1:5353"]``: IP addresses, each with an
+        optional port."""
+        where = "monitor.nameservers"
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem(where, f'expected a list such as ["192.0.2.53"]; got {value!r}')
+            return ()
+        for index, server in enumerate(value):
+            if not _is_nameserver(server):
+                self.problem(f"{where}[{index}]", f'expected "IP" or "IP:PORT"; got "{server}"')
+        return tuple(value)
 
     def positive(self, table: Mapping[str, Any], key: str, where: str, default: int) -> int:
         value = self.get(table, key, where, int, default)
@@ -423,7 +545,7 @@ class _Reader:
         digests: list[DigestConfig] = []
         for index, entry in enumerate(raw, start=1):
             label = f"digest[{index}]"
-            table = self.table(entry, label, ("name", "at", "cron"))
+            table = self.table(entry, label, ("name", "at", "cron", "channels"))
             name = self.get(table, "name", label, str, "daily")
             at = self.optional(table, "at", label)
             cron = self.optional(table, "cron", label)
@@ -436,8 +558,54 @@ class _Reader:
                 )
             if at is not None and cron is not None:
                 self.problem(label, 'give "at" or "cron", not both')
-            digests.append(DigestConfig(name, at if cron is None else None, cron))
+            channels = self.channels(table.get("channels", []), f"{label}.channels")
+            digests.append(DigestConfig(name, at if cron is None else None, cron, channels))
         return tuple(digests) or (DigestConfig(name="daily"),)
+
+    def channels(self, raw: object, where: str) -> tuple[ChannelConfig, ...]:
+        """A digest's ``channels``: apprise URLs, or tables ``{url = …, topics = […],
+        format = "text", alerts = false}``. Only their shape is checked here; apprise
+        checks each URL when a command that sends starts (``notify.open_channels``), so
+        that commands which send nothing never pay for loading its ~100 plugins."""
+        if not isinstance(raw, list):
+            self.problem(where, f"expected a list of apprise URLs; got {_type_name(raw)}")
+            return ()
+        if raw and importlib.util.find_spec("apprise") is None:
+            self.problem(where, f"channels need apprise, not installed: {CHANNELS_INSTALL}")
+        channels: list[ChannelConfig] = []
+        for index, entry in enumerate(raw, start=1):
+            at = f"{where}[{index}]"
+            if not isinstance(entry, str | dict):
+                self.problem(at, f"expected an apprise URL or a table; got {_type_name(entry)}")
+                continue
+            table = self.table({"url": entry} if isinstance(entry, str) else entry, at, _CHANNEL)
+            url = self.get(table, "url", at, str, "")
+            what = _channel_url_problem(url)
+            if what:
+                self.problem(at, what)
+                continue
+            topics = table.get("topics", [])
+            if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+                self.problem(f"{at}.topics", f"expected a list of topics; got {topics!r}")
+                topics = []
+            fmt = self.get(table, "format", at, str, "markdown")
+            if fmt not in CHANNEL_FORMATS:
+                self.problem(
+                    f"{at}.format", f'expected one of {", ".join(CHANNEL_FORMATS)}; got "{fmt}"'
+                )
+                fmt = "markdown"
+            if any(channel.url == url for channel in channels):
+                self.problem(at, "the same URL as another of this digest's channels")
+            channels.append(
+                ChannelConfig(
+                    where=at,
+                    url=url,
+                    topics=tuple(t.strip() for t in topics if t.strip()),
+                    format=cast(ChannelFormat, fmt),  # checked against CHANNEL_FORMATS above
+                    alerts=self.get(table, "alerts", at, bool, True),
+                )
+            )
+        return tuple(channels)
 
     def smtp(self, raw: object) -> SmtpConfig | None:
         table = self.table(raw, "smtp", tuple(SmtpConfig.__dataclass_fields__))
@@ -458,7 +626,30 @@ class _Reader:
             password_env=self.optional(table, "password_env", "smtp"),
             sender=self.get(table, "sender", "smtp", str, "Press Monitor <monitor@localhost>"),
             timeout=self.get(table, "timeout", "smtp", float, 60.0),
+            retry=self.waits(table.get("retry"), "smtp.retry", DELIVERY_RETRY),
         )
+
+    def waits(
+        self, value: object, where: str, default: tuple[timedelta, ...]
+    ) -> tuple[timedelta, ...]:
+        """``retry = ["1m", "5m", "30m", "2h"]``: one or more positive durations."""
+        if value is None:
+            return default
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            self.problem(where, f'expected a list of durations such as ["1m", "5m"]; got {value!r}')
+            return default
+        waits: list[timedelta] = []
+        for index, text in enumerate(value):
+            try:
+                wait = parse_duration(text)
+            except ValueError as exc:
+                self.problem(f"{where}[{index}]", str(exc))
+                return default
+            if wait <= timedelta(0):
+                self.problem(f"{where}[{index}]", f'expected a positive duration; got "{text}"')
+                return default
+            waits.append(wait)
+        return tuple(waits)
 
     def web(self, raw: object) -> WebConfig:
         table = self.table(
@@ -482,6 +673,26 @@ class _Reader:
             ),
             subscribe_limit=self.get(table, "subscribe_limit", "web", int, 10),
         )
+
+
+_CHANNEL = ("url", "topics", "format", "alerts")
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://\S+")
+
+
+def _channel_url_problem(url: str) -> str | None:
+    """What is wrong with a channel URL's shape, if anything. The URL itself is never quoted:
+    it may hold a token."""
+    if not url:
+        return 'missing url: an apprise URL such as "json://host/path" or "tgram://${TOKEN}/CHAT"'
+    found = _URL.fullmatch(url.strip())
+    if found is None:
+        return 'not a URL: expected "scheme://…", such as "json://host/path"'
+    if "$" in found.group(1):
+        return "the scheme cannot come from the environment"
+    unclosed = CHANNEL_VARIABLE.sub("", url)
+    if "${" in unclosed:
+        return "expected ${NAME} (letters, digits, _) for an environment variable"
+    return None
 
 
 def _zone(name: str) -> ZoneInfo:

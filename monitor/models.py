@@ -200,6 +200,9 @@ class Delivery:
     attempts: int
     #: The subscriber's id; None for a confirmation to an address not subscribed yet.
     subscriber_id: int | None = None
+    #: For a post to another channel (issue #7): the channel's id; ``recipient`` is then its
+    #: redacted URL and ``message`` the post as JSON.
+    channel_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

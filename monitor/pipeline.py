@@ -14,6 +14,8 @@ send_digest:  per subscriber: entries = store.digest_entries(subscriber, now)
               message = notify.compose_digest(entries)             # pure
               store.begin_delivery → notify.deliver → store.finish_delivery
               failure: retry_at by RETRY_BACKOFF (never for 5xx: subscriber bounced)
+              then per channel (apprise, #7): store.channel_digest_entries → compose_post
+              → store.begin_channel_delivery → channel.send (thread) → store.finish_delivery
 retries:      store.claim_retries(now) → notify.deliver(same bytes) → store.finish_delivery
 start-up:     recover_deliveries: 'sending' left by a crash → digest resent, alert not
 
@@ -27,6 +29,7 @@ import asyncio
 import email
 import email.policy
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -35,11 +38,12 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from monitor import clean, fetch, notify
-from monitor.config import DigestConfig, SourceConfig
+from monitor.config import DELIVERY_RETRY, DigestConfig, SourceConfig
 from monitor.errors import DeliveryError, FetchError, SourceError, StoreError
 from monitor.log import event
 from monitor.models import (
     Article,
+    Delivery,
     DigestEntry,
     Item,
     Match,
@@ -51,6 +55,7 @@ from monitor.models import (
 
 if TYPE_CHECKING:
     from monitor.match.rules import RuleSet
+    from monitor.notify.channels import Channel, Post
     from monitor.runtime import Services
     from monitor.store import DeliveryKind, Store
 
@@ -312,6 +317,7 @@ async def send_alerts(services: Services, now: datetime) -> int:
                 sent += 1
             except DeliveryError:
                 continue  # logged by _deliver; the alert is not sent twice (DESIGN §9)
+        await post_alerts(services, now)
     return sent
 
 
@@ -325,6 +331,10 @@ class DigestResult:
     #: Subscribers with nothing new (no message).
     empty: int = 0
     errors: tuple[str, ...] = ()
+    #: Posts to the digest's other channels (apprise, issue #7): delivered, and failed
+    #: (their errors are in ``errors`` too; retried later).
+    posted: int = 0
+    post_failed: int = 0
 
 
 async def send_digest(services: Services, digest: DigestConfig, now: datetime) -> DigestResult:
@@ -349,8 +359,21 @@ async def send_digest(services: Services, digest: DigestConfig, now: datetime) -
         except DeliveryError as exc:
             failed += 1
             errors.append(str(exc))
-    event(log, "digest.done", digest=digest.name, sent=sent, failed=failed, empty=empty)
-    return DigestResult(digest.name, sent, failed, empty, tuple(errors))
+    # After the e-mail: a failing channel never holds up the subscribers' digests.
+    posted, post_errors = await post_digest(services, digest, now)
+    event(
+        log,
+        "digest.done",
+        digest=digest.name,
+        sent=sent,
+        failed=failed,
+        empty=empty,
+        posted=posted,
+        post_failed=len(post_errors),
+    )
+    return DigestResult(
+        digest.name, sent, failed, empty, (*errors, *post_errors), posted, len(post_errors)
+    )
 
 
 async def _deliver(
@@ -390,16 +413,17 @@ async def _deliver(
 
 # -- retries and recovery (issue #7) ----------------------------------------------------------
 #: The wait before the 2nd, 3rd, 4th and 5th attempt; a 5th failure is final (a digest's
-#: articles then come in the next digest: its cursor did not move).
-RETRY_BACKOFF = (
-    timedelta(minutes=1),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-)
+#: articles then come in the next digest: its cursor did not move). ``[smtp] retry`` sets it.
+RETRY_BACKOFF = DELIVERY_RETRY
 
 
-def retry_time(kind: str, error: DeliveryError, attempts: int, now: datetime) -> datetime | None:
+def retry_time(
+    kind: str,
+    error: DeliveryError,
+    attempts: int,
+    now: datetime,
+    backoff: tuple[timedelta, ...] = RETRY_BACKOFF,
+) -> datetime | None:
     """When to try a failed message again; None: never.
 
     A permanent failure (5xx) is final. An alert that the server may have taken (a timeout
@@ -407,11 +431,11 @@ def retry_time(kind: str, error: DeliveryError, attempts: int, now: datetime) ->
     once (DESIGN §9). Digests and confirmations are resent: at least once, with the same
     Message-ID, so a client that got the first copy shows one.
     """
-    if error.permanent or attempts > len(RETRY_BACKOFF):
+    if error.permanent or attempts > len(backoff):
         return None
     if kind == "alert" and error.maybe_sent:
         return None
-    return now + RETRY_BACKOFF[attempts - 1]
+    return now + backoff[attempts - 1]
 
 
 async def _failed(
@@ -426,7 +450,9 @@ async def _failed(
     """Record a failed attempt, with its retry time; a permanent failure stops all mail to
     the subscriber until they subscribe again."""
     db, store = services.db, services.store
-    retry_at = retry_time(kind, error, attempts, now)
+    smtp = services.config.smtp
+    backoff = smtp.retry if smtp is not None else RETRY_BACKOFF
+    retry_at = retry_time(kind, error, attempts, now, backoff)
     await db(store.finish_delivery, delivery, now, str(error), retry_at)
     if error.permanent and kind != "confirm":
         await db(store.mark_bounced, recipient, str(error), now)
@@ -450,6 +476,9 @@ async def retry_deliveries(services: Services, now: datetime) -> int:
     for delivery in await db(store.claim_retries, now):
         if not delivery.message:
             await db(store.finish_delivery, delivery.id, now, "nothing kept to resend")
+            continue
+        if delivery.channel_id is not None:
+            sent += await _repost(services, delivery, now)
             continue
         message = email.message_from_bytes(delivery.message, policy=email.policy.SMTP)
         assert isinstance(message, EmailMessage)  # the SMTP policy builds EmailMessage
@@ -503,3 +532,105 @@ async def send_confirm(services: Services, subscriber: Subscriber, now: datetime
     in the outbox like any message; a transient failure is retried). Raises DeliveryError."""
     message = notify.compose_confirm(services.templates, services.config, subscriber, now)
     await _deliver(services, subscriber, "confirm", message, [], 0, now)
+
+
+# -- other channels: a digest's apprise URLs (issue #7) ---------------------------------------
+# The same outbox as e-mail: recorded before and after, retried with backoff, an interrupted
+# digest resent and an interrupted alert not. apprise is synchronous: posts run in a thread.
+
+
+async def post_digest(
+    services: Services, digest: DigestConfig, now: datetime
+) -> tuple[int, list[str]]:
+    """Post the digest to each of its channels with something new since its last delivered
+    one; how many went, and the errors of those that did not (retried later)."""
+    db, store = services.db, services.store
+    posted, errors = 0, []
+    for channel_id, channel in services.channels.items():
+        if channel.digest != digest.name:
+            continue
+        await db(store.drop_channel_retries, channel_id, "superseded by the next digest")
+        topics = channel.config.topics
+        entries, cursor = await db(store.channel_digest_entries, channel_id, topics, now)
+        if not entries:
+            continue
+        base_url = services.config.web.base_url
+        post = notify.compose_post("digest", digest.name, channel.config, entries, base_url)
+        try:
+            await _post(services, channel_id, channel, "digest", post, entries, cursor, now)
+            posted += 1
+        except DeliveryError as exc:
+            errors.append(str(exc))
+    return posted, errors
+
+
+async def post_alerts(services: Services, now: datetime) -> int:
+    """Post the immediate matches not yet alerted to each channel that takes alerts, on its
+    topics (every digest's channels: a rule's topic reaches the channels that follow it).
+    Called by send_alerts, under its lock."""
+    db, store = services.db, services.store
+    posted = 0
+    for channel_id, channel in services.channels.items():
+        if not channel.config.alerts:
+            continue
+        entries, cursor = await db(store.channel_alert_entries, channel_id, channel.config.topics)
+        if not entries:
+            continue
+        base_url = services.config.web.base_url
+        post = notify.compose_post("alert", channel.digest, channel.config, entries, base_url)
+        try:
+            await _post(services, channel_id, channel, "alert", post, entries, cursor, now)
+            posted += 1
+        except DeliveryError:
+            continue  # logged by _post; retried later, never twice at once
+    return posted
+
+
+async def _post(
+    services: Services,
+    channel_id: int,
+    channel: Channel,
+    kind: DeliveryKind,
+    post: Post,
+    entries: list[DigestEntry],
+    cursor: int,
+    now: datetime,
+) -> None:
+    """The outbox for a post: record it, send it, record the outcome. Raises DeliveryError."""
+    db, store = services.db, services.store
+    ids = [entry.article_id for entry in entries]
+    post_id = f"<{kind}.{uuid.uuid4().hex}@press-monitor.channel>"
+    delivery = await db(
+        store.begin_channel_delivery, channel_id, kind, post_id, ids, cursor, now, post.to_bytes()
+    )
+    try:
+        await asyncio.to_thread(channel.send, post)
+    except DeliveryError as exc:
+        await _failed(services, delivery, kind, channel.label, exc, 1, now)
+        raise
+    await db(store.finish_delivery, delivery, now, None)
+    event(log, f"channel.{kind}.posted", channel=channel.label, articles=len(ids))
+
+
+async def _repost(services: Services, delivery: Delivery, now: datetime) -> int:
+    """Send a failed post again (its kept title and body); 1 when it went, else 0."""
+    channel = services.channels.get(delivery.channel_id or 0)
+    if channel is None:
+        what = "not resent: the channel is no longer configured"
+        await services.db(services.store.finish_delivery, delivery.id, now, what)
+        return 0
+    try:
+        await asyncio.to_thread(channel.send, notify.post_from_bytes(delivery.message))
+    except DeliveryError as exc:
+        await _failed(
+            services, delivery.id, delivery.kind, delivery.recipient, exc, delivery.attempts, now
+        )
+        return 0
+    await services.db(services.store.finish_delivery, delivery.id, now, None)
+    event(
+        log,
+        f"channel.{delivery.kind}.posted",
+        channel=channel.label,
+        attempt=delivery.attempts,
+    )
+    return 1

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from monitor import fetch, match, notify
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from monitor.fetch.http import HttpClient
     from monitor.match.rules import RuleFiles, RuleSet
     from monitor.metrics import Metrics
+    from monitor.notify.channels import Channel
     from monitor.notify.render import Templates
     from monitor.store import Store
 
@@ -65,6 +66,8 @@ class Services:
     metrics: Metrics | None = None
     #: Held while alerts are sent, so that concurrent polls never alert an article twice.
     alerting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The digests' other channels (apprise, issue #7), by their id in the store.
+    channels: dict[int, Channel] = field(default_factory=dict)
 
     async def off_loop(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -94,12 +97,18 @@ async def open_services(config: Config, rules: RuleSet | None = None) -> AsyncIt
     from monitor.store import open_store
 
     templates = notify.load_templates(config.monitor.templates_dir)
+    # A bad channel URL stops start-up, like a bad template (apprise loads its plugins: slow).
+    channels = await asyncio.to_thread(notify.open_channels, config)
     current = rules if rules is not None else load_rules(config)
     store = open_store(config.monitor.db_path)
     db = Writer(store)
     try:
+        # Registered before any poll: a new channel is alerted what is found from now on.
+        now = datetime.now(UTC)
+        ids = [await db(store.register_channel, c.digest, c.key, c.label, now) for c in channels]
         async with fetch.open_client(config.monitor) as client:
             services = Services(config, client, store, db, lambda: current, templates)
+            services.channels = dict(zip(ids, channels, strict=True))
             try:
                 yield services
             finally:

@@ -8,7 +8,9 @@ Entry points (nothing heavy is imported until one is called):
 - ``unsubscribe_url(config, subscriber)`` → the signed link (``notify/tokens.py``);
 - ``deliver(message, config)`` → over SMTP, or into the ``state/outbox/`` Maildir;
 - ``write_feeds(feeds, feeds_dir, base_url)`` → RSS 2.0 and Atom files, written atomically;
-- ``topic_slug(topic)`` → "human-rights".
+- ``topic_slug(topic)`` → "human-rights";
+- ``open_channels(config)`` → the digests' other channels (apprise), checked now;
+  ``compose_post(…)`` → what one channel gets (``notify/channels.py``, issue #7).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ if TYPE_CHECKING:
     from email.message import EmailMessage
     from pathlib import Path
 
-    from monitor.config import Config, DigestConfig
+    from monitor.config import ChannelConfig, Config, DigestConfig
     from monitor.models import DigestEntry, Subscriber
+    from monitor.notify.channels import Channel, Post, PostKind
     from monitor.notify.render import Templates
 
 
@@ -88,3 +91,27 @@ def topic_slug(topic: str) -> str:
     from monitor.notify.feeds import topic_slug as run
 
     return run(topic)
+
+
+def open_channels(config: Config) -> list[Channel]:
+    from monitor.notify.channels import open_channels as run
+
+    return run(config)
+
+
+def compose_post(
+    kind: PostKind,
+    digest: str,
+    channel: ChannelConfig,
+    entries: list[DigestEntry],
+    base_url: str,
+) -> Post:
+    from monitor.notify.channels import compose_post as run
+
+    return run(kind, digest, channel, entries, base_url)
+
+
+def post_from_bytes(data: bytes) -> Post:
+    from monitor.notify.channels import Post
+
+    return Post.from_bytes(data)

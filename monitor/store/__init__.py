@@ -25,6 +25,8 @@ from monitor.models import (
 )
 
 if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.store.postgres import PostgresStore
     from monitor.store.sqlite import SqliteStore
 
 #: How an item seen in a source ended: its article stored (or already known), or too old.
@@ -102,6 +104,11 @@ class Store(Protocol):
 
     def articles_since(self, since: datetime) -> Iterator[tuple[int, Article]]:
         """Stored articles (not duplicates) found since ``since``, newest first."""
+
+    def add_matches(self, found: list[tuple[int, Match]], now: datetime) -> list[tuple[int, Match]]:
+        """Backfill (#6): store each (article id, match) whose article has no match of that
+        rule or topic yet, filed for the digest whatever the rule's alert mode (an old
+        article is never alerted); return those stored."""
 
     # -- what notify shows -------------------------------------------------------------------
     def recent_entries(self, topic: str | None = None, limit: int = 100) -> list[DigestEntry]:
@@ -188,9 +195,73 @@ class Store(Protocol):
     def last_delivery(self) -> tuple[datetime, str, str] | None:
         """When, to whom and what kind the last message was delivered."""
 
+    # -- other channels (issue #7): a digest's apprise URLs, through the same outbox --------
+    def register_channel(self, digest: str, key: str, label: str, now: datetime) -> int:
+        """The id of a digest's channel (``key``: a hash of the digest and the URL as
+        written; ``label``: the URL redacted), added when new with its alert cursor at the
+        newest match (it is alerted what is found after it was added)."""
+
+    def channel_digest_entries(
+        self, channel_id: int, topics: tuple[str, ...], now: datetime
+    ) -> tuple[list[DigestEntry], int]:
+        """Matched articles on ``topics`` (empty: every topic) since the channel's last
+        delivered digest (a first digest covers the 7 days before ``now``), newest first;
+        and the cursor to hand to ``begin_channel_delivery``."""
+
+    def channel_alert_entries(
+        self, channel_id: int, topics: tuple[str, ...]
+    ) -> tuple[list[DigestEntry], int]:
+        """Articles with immediate matches on ``topics`` not yet alerted to the channel, and
+        the cursor to hand to ``begin_channel_delivery``."""
+
+    def begin_channel_delivery(
+        self,
+        channel_id: int,
+        kind: DeliveryKind,
+        message_id: str,
+        article_ids: list[int],
+        cursor: int,
+        now: datetime,
+        message: bytes,
+    ) -> int:
+        """Record a post about to be sent (``finish_delivery`` records the outcome and, for a
+        digest, moves the channel's cursor); an alert moves the channel's alert cursor now."""
+
+    def drop_channel_retries(self, channel_id: int, reason: str) -> int:
+        """Clear the pending retries of the channel's digests that the next one covers."""
+
 
 def open_store(path: Path, *, readonly: bool = False) -> SqliteStore:
     """Open (creating and migrating if needed) the SQLite store at ``path``."""
     from monitor.store.sqlite import SqliteStore
 
     return SqliteStore(path, readonly=readonly)
+
+
+def open_configured(config: Config, *, readonly: bool = False) -> SqliteStore | PostgresStore:
+    """The store monitor.toml names: PostgreSQL when ``[store] url`` is set (issue #9),
+    else the SQLite file ``state/monitor.db``."""
+    if config.store.url is None:
+        return open_store(config.monitor.db_path, readonly=readonly)
+    return open_postgres(
+        config.store.url,
+        password=config.store.password(),
+        readonly=readonly,
+        pool_size=config.store.pool_size,
+    )
+
+
+def open_postgres(
+    url: str, *, password: str | None = None, readonly: bool = False, pool_size: int = 4
+) -> PostgresStore:
+    """Open (migrating if needed) the PostgreSQL store at ``url``. StoreError when psycopg is
+    not installed (the ``postgres`` extra), the server cannot be reached or the login fails."""
+    from monitor.errors import StoreError
+
+    try:
+        from monitor.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise StoreError(
+            "store.url", "the PostgreSQL store needs psycopg: pip install 'press-monitor[postgres]'"
+        ) from exc
+    return PostgresStore(url, password=password, readonly=readonly, pool_size=pool_size)

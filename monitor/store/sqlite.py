@@ -31,7 +31,16 @@ from monitor.models import (
     Stored,
     Subscriber,
 )
-from monitor.store import DeliveryKind, ItemOutcome, articles, entries, maintenance, schema
+from monitor.store import (
+    DeliveryKind,
+    ItemOutcome,
+    articles,
+    backfill,
+    entries,
+    maintenance,
+    schema,
+)
+from monitor.store import channels as channel_rows
 from monitor.store.rows import (
     dump_ids,
     dump_strings,
@@ -335,6 +344,12 @@ class SqliteStore:
                 return
             after = (page[-1][2], page[-1][0])
 
+    def add_matches(self, found: list[tuple[int, Match]], now: datetime) -> list[tuple[int, Match]]:
+        """Backfill (#6): store each (article id, match) whose article has no match of that
+        rule or topic yet, filed for the digest (never an immediate alert); those stored."""
+        with self._write("store backfilled matches") as conn:
+            return backfill.add_matches(conn, found, now)
+
     # -- what notify shows -------------------------------------------------------------------
 
     def recent_entries(self, topic: str | None = None, limit: int = 100) -> list[DigestEntry]:
@@ -510,7 +525,7 @@ class SqliteStore:
         with self._write(f"record the outcome of delivery {delivery_id}") as conn:
             row = conn.execute(
                 "UPDATE deliveries SET status = ?, error = ?, finished_at = ?, retry_at = ?"
-                " WHERE id = ? RETURNING kind, subscriber_id, cursor",
+                " WHERE id = ? RETURNING kind, subscriber_id, cursor, channel_id",
                 (
                     "sent" if error is None else "failed",
                     error,
@@ -526,6 +541,8 @@ class SqliteStore:
                     "UPDATE subscribers SET digest_cursor = max(digest_cursor, ?) WHERE id = ?",
                     (row["cursor"], row["subscriber_id"]),
                 )
+            if error is None and row["channel_id"] is not None:
+                channel_rows.delivered(conn, delivery_id)
 
     def claim_retries(self, now: datetime) -> list[Delivery]:
         """Failed deliveries whose retry time has come, marked 'sending' again (one attempt
@@ -537,6 +554,7 @@ class SqliteStore:
                 UPDATE deliveries SET retry_at = NULL,
                     error = coalesce(error, '') || '; not retried: the subscriber is gone'
                 WHERE retry_at IS NOT NULL AND retry_at <= :now AND kind != 'confirm'
+                  AND channel_id IS NULL
                   AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = subscriber_id
                                   AND s.status = 'active' AND s.bounced_at IS NULL)
                 """,
@@ -547,7 +565,7 @@ class SqliteStore:
                 UPDATE deliveries SET status = 'sending', retry_at = NULL,
                     attempts = attempts + 1, started_at = :now, finished_at = NULL
                 WHERE retry_at IS NOT NULL AND retry_at <= :now
-                RETURNING id, kind, recipient, message, attempts, subscriber_id
+                RETURNING id, kind, recipient, message, attempts, subscriber_id, channel_id
                 """,
                 {"now": to_text(now)},
             ).fetchall()
@@ -557,8 +575,8 @@ class SqliteStore:
         """Deliveries left 'sending' by a process that stopped before it recorded the outcome."""
         with self._read("read interrupted deliveries") as conn:
             rows = conn.execute(
-                "SELECT id, kind, recipient, message, attempts, subscriber_id FROM deliveries"
-                " WHERE status = 'sending' ORDER BY id"
+                "SELECT id, kind, recipient, message, attempts, subscriber_id, channel_id"
+                " FROM deliveries WHERE status = 'sending' ORDER BY id"
             ).fetchall()
         return [_delivery(row) for row in rows]
 
@@ -574,6 +592,7 @@ class SqliteStore:
                 " WHERE subscribers.id = d.subscriber_id",
                 (delivery_id,),
             )
+            channel_rows.delivered(conn, delivery_id)
 
     def drop_retries(self, subscriber: Subscriber, kind: DeliveryKind, reason: str) -> int:
         """Clear the pending retries of a subscriber's messages of one kind (a new digest
@@ -629,6 +648,49 @@ class SqliteStore:
             ).fetchone()
         return int(row[0])
 
+    # -- other channels (issue #7; the queries are in channels.py) ---------------------------
+
+    def register_channel(self, digest: str, key: str, label: str, now: datetime) -> int:
+        """The id of a digest's channel (known by ``key``), added when new."""
+        with self._write(f"register channel {label}") as conn:
+            return channel_rows.register(conn, digest, key, label, now)
+
+    def channel_digest_entries(
+        self, channel_id: int, topics: tuple[str, ...], now: datetime
+    ) -> tuple[list[DigestEntry], int]:
+        """The channel's next digest, as ``digest_entries`` is a subscriber's."""
+        with self._read(f"read the digest of channel {channel_id}") as conn:
+            return channel_rows.digest_entries(conn, channel_id, topics, now)
+
+    def channel_alert_entries(
+        self, channel_id: int, topics: tuple[str, ...]
+    ) -> tuple[list[DigestEntry], int]:
+        """Articles with immediate matches not yet alerted to the channel, and the cursor."""
+        with self._read(f"read the alerts of channel {channel_id}") as conn:
+            return channel_rows.alert_entries(conn, channel_id, topics)
+
+    def begin_channel_delivery(
+        self,
+        channel_id: int,
+        kind: DeliveryKind,
+        message_id: str,
+        article_ids: list[int],
+        cursor: int,
+        now: datetime,
+        message: bytes,
+    ) -> int:
+        """Record a post about to be sent; an alert moves the channel's alert cursor in the
+        same transaction (at most once, whatever crash follows)."""
+        with self._write(f"record a {kind} to channel {channel_id}") as conn:
+            return channel_rows.begin_delivery(
+                conn, channel_id, kind, message_id, article_ids, cursor, now, message
+            )
+
+    def drop_channel_retries(self, channel_id: int, reason: str) -> int:
+        """Clear the pending retries of the channel's digests that the next one covers."""
+        with self._write(f"drop the retries of channel {channel_id}") as conn:
+            return channel_rows.drop_retries(conn, channel_id, reason)
+
     # -- maintenance (issue #8; the work is in maintenance.py) -------------------------------
 
     def backup(self, target: Path) -> int:
@@ -663,6 +725,19 @@ class SqliteStore:
             return None
         return from_text(row["finished_at"]), row["recipient"], row["kind"]
 
+    def pending_deliveries(self) -> list[tuple[str, str, int, datetime, str]]:
+        """Messages waiting to be sent again, soonest first: kind, recipient, attempts made,
+        when the next attempt is due, and why the last one failed (issue #8)."""
+        with self._read("read the pending deliveries") as conn:
+            rows = conn.execute(
+                "SELECT kind, recipient, attempts, retry_at, error FROM deliveries"
+                " WHERE retry_at IS NOT NULL ORDER BY retry_at, id"
+            ).fetchall()
+        return [
+            (r["kind"], r["recipient"], r["attempts"], from_text(r["retry_at"]), r["error"] or "")
+            for r in rows
+        ]
+
 
 # -- queries ---------------------------------------------------------------------------------
 
@@ -686,6 +761,7 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         message=bytes(row["message"] or b""),
         attempts=int(row["attempts"]),
         subscriber_id=None if row["subscriber_id"] is None else int(row["subscriber_id"]),
+        channel_id=None if row["channel_id"] is None else int(row["channel_id"]),
     )
 
 
