@@ -1,0 +1,128 @@
+"""The job queue's tables (procrastinate's, in the PostgreSQL database), read and set up.
+
+Workers, the scheduler and the web role share one PostgreSQL database with the store (issue
+#9). procrastinate owns its tables and runs its own queries; the few reads press-monitor makes
+of them for `monitor status` and ``/metrics`` (the workers and their heartbeats, the queue's
+depth) live here, so that SQL stays in ``store/`` (STYLE §1.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from monitor.errors import StoreError
+
+if TYPE_CHECKING:
+    import psycopg
+
+#: Held while the queue's tables are created, so that roles starting together create them once.
+_SCHEMA_LOCK = 0x706D_7130  # "pmq0"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    """One worker process as the queue knows it."""
+
+    #: procrastinate's id of the worker (its log lines say ``worker.started worker_id=…``).
+    id: int
+    #: When it last said it was alive.
+    last_seen: datetime
+    #: Whether it said so within ``[workers] stalled_after``.
+    alive: bool
+    #: Jobs it is running now.
+    running: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """The workers and the jobs waiting for them."""
+
+    workers: tuple[WorkerStatus, ...]
+    #: Jobs waiting to run ('todo'), due now or later.
+    depth: int
+    #: Of those, jobs whose time has come.
+    due: int
+    #: Jobs running ('doing'), on live or dead workers.
+    running: int
+
+
+def where(url: str) -> str:
+    """The database a URL names, without its password: ``postgresql://user@host:port/db``."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:  # unreadable: shown as nothing more than its kind
+        return "postgresql://…"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
+
+
+@contextmanager
+def _connect(url: str, doing: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
+            yield conn
+    except psycopg.OperationalError as exc:  # unreachable, refused, wrong password, restarted
+        raise StoreError(where(url), f"cannot {doing}") from exc
+
+
+def ensure_schema(url: str) -> bool:
+    """Create procrastinate's tables in the database unless they are there; True if created."""
+    from procrastinate.schema import SchemaManager
+
+    with _connect(url, "set up the job queue") as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+        try:
+            row = conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()
+            if row is not None and row[0]:
+                return False
+            conn.execute(SchemaManager.get_schema())
+            return True
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
+def status(url: str, stalled_after: timedelta) -> QueueStatus:
+    """Every registered worker (alive or not yet pruned), and the queue's depth."""
+    with _connect(url, "read the job queue") as conn:
+        workers = conn.execute(
+            """
+            SELECT w.id, w.last_heartbeat,
+                   w.last_heartbeat >= now() - %s AS alive,
+                   count(j.id) AS running
+              FROM procrastinate_workers w
+              LEFT JOIN procrastinate_jobs j ON j.worker_id = w.id AND j.status = 'doing'
+             GROUP BY w.id, w.last_heartbeat
+             ORDER BY w.id
+            """,
+            (stalled_after,),
+        ).fetchall()
+        counts = conn.execute(
+            """
+            SELECT count(*) FILTER (WHERE status = 'todo'),
+                   count(*) FILTER (WHERE status = 'todo'
+                                    AND (scheduled_at IS NULL OR scheduled_at <= now())),
+                   count(*) FILTER (WHERE status = 'doing')
+              FROM procrastinate_jobs
+             WHERE status IN ('todo', 'doing')
+            """
+        ).fetchone()
+    assert counts is not None
+    depth, due, running = counts
+    return QueueStatus(
+        workers=tuple(
+            WorkerStatus(id_, last, bool(alive), jobs) for id_, last, alive, jobs in workers
+        ),
+        depth=depth,
+        due=due,
+        running=running,
+    )

@@ -1,0 +1,495 @@
+"""`monitor run --role scheduler|worker|web`: one installation over several processes (#9).
+
+    scheduler ──defer──► procrastinate's job queue (PostgreSQL) ──fetch──► worker (any number)
+      poll:<source>   every `every`; one job per poll of one source (DESIGN §1)
+      digest:<name>   on its schedule;  retries: every minute;  maintain: daily
+    worker: runs the jobs with the pipeline, against the shared PostgreSQL store
+      a poll that matched defers one "alerts" job
+    web: the pages and /metrics (with every worker and the queue's depth); the feed files
+      are rewritten here from the store, since the workers may be on other machines
+
+The locks that make it safe (procrastinate's ``lock``: no two jobs with one lock run at once;
+``queueing_lock``: no two wait in the queue):
+
+- ``source:<name>``: a source is never polled by two workers at once.
+- ``outbox``: every job that sends mail (alerts, digests, retries) holds it, so only one
+  process sends at a time, and a job that holds it can resolve the deliveries left 'sending'
+  as interrupted: only a worker that died while holding the lock can have left them.
+
+A worker that dies (kill -9, a lost machine) stops beating its heart; after ``[workers]
+stalled_after`` any other worker puts its jobs back in the queue (procrastinate's
+``get_stalled_jobs`` and ``retry_job``), and the lock it held is free again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from monitor import pipeline, runtime
+from monitor.config import Config
+from monitor.errors import ConfigError, StoreError
+from monitor.log import event
+from monitor.store import queue
+
+if TYPE_CHECKING:
+    from procrastinate import App
+
+log = logging.getLogger("monitor.workers")
+
+Role = Literal["all", "scheduler", "worker", "web"]
+ROLES: tuple[Role, ...] = ("all", "scheduler", "worker", "web")
+
+#: Task names: the scheduler defers by name, the workers register them.
+POLL = "monitor.poll"
+DIGEST = "monitor.digest"
+ALERTS = "monitor.alerts"
+RETRIES = "monitor.retries"
+MAINTAIN = "monitor.maintain"
+#: The lock of every job that sends mail.
+OUTBOX = "outbox"
+#: How often the web role looks for new matches to rewrite the feed files with.
+FEEDS_EVERY = 10.0
+#: How often the web role refreshes the workers and the queue depth for /metrics.
+QUEUE_EVERY = 5.0
+#: A worker whose connection to PostgreSQL broke starts again after this many seconds.
+RECONNECT_AFTER = 2.0
+
+
+def database_url(config: Config) -> str:
+    """The PostgreSQL database of ``[store]`` (with the password of ``password_env``, if
+    any); ConfigError (exit 2) when the store is SQLite."""
+    url = config.store.url
+    if not url:
+        raise ConfigError(
+            f"{config.path}: store.url",
+            'roles other than "all" need a PostgreSQL store shared by every process: '
+            'set [store] url = "postgresql://…"',
+        )
+    password = config.store.password()
+    if password:
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(url, password=password)
+    return url
+
+
+def make_app(url: str) -> App:
+    """A procrastinate app on the database at ``url`` (not opened)."""
+    from procrastinate import App, PsycopgConnector
+
+    return App(connector=PsycopgConnector(conninfo=url, min_size=1, max_size=8))
+
+
+def run(config: Config, role: Role) -> int:
+    """`monitor run --role ROLE`: serve until SIGINT/SIGTERM; exit status 0."""
+    from monitor import daemon
+
+    if role == "all":
+        return daemon.run(config)
+    url = database_url(config)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        event(log, "role.starting", role=role, pid=os.getpid(), database=queue.where(url))
+        return asyncio.run(_main(config, role, url))
+    except KeyboardInterrupt:
+        event(log, "role.stopped", role=role, during="start-up")
+        return 0
+
+
+async def _main(config: Config, role: Role, url: str) -> int:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await asyncio.to_thread(queue.ensure_schema, url)
+    roles: dict[Role, Callable[[Config, str, asyncio.Event], Awaitable[None]]] = {
+        "scheduler": run_scheduler,
+        "worker": run_worker,
+        "web": run_web,
+    }
+    await roles[role](config, url, stopping)
+    event(log, "role.stopped", role=role, pid=os.getpid())
+    return 0
+
+
+# -- scheduler ----------------------------------------------------------------------------------
+
+
+async def defer(app: App, task: str, *, lock: str, queueing_lock: str, **args: Any) -> bool:
+    """Queue one job; False when one with the same ``queueing_lock`` is already waiting."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    try:
+        await app.configure_task(task, lock=lock, queueing_lock=queueing_lock).defer_async(**args)
+    except AlreadyEnqueued:
+        return False
+    return True
+
+
+async def run_scheduler(config: Config, url: str, stopping: asyncio.Event) -> None:
+    """Queue one job per due poll, digest, retry round and daily maintenance until stopped."""
+    from procrastinate.exceptions import ConnectorException
+
+    from monitor import scheduler
+
+    app = make_app(url)
+
+    async def queued(what: str, task: str, lock: str, key: str, **args: Any) -> None:
+        try:
+            if not await defer(app, task, lock=lock, queueing_lock=key, **args):
+                event(log, "job.already_queued", logging.DEBUG, job=what)
+        except ConnectorException as exc:  # the database is away: the next tick tries again
+            event(log, "job.defer_failed", logging.ERROR, job=what, error=_cause(exc))
+
+    async def poll(source: Any) -> None:
+        name = source.name
+        await queued(f"poll {name}", POLL, f"source:{name}", f"poll:{name}", source=name)
+
+    async def digest(item: Any) -> None:
+        name = item.name
+        await queued(f"digest {name}", DIGEST, OUTBOX, f"digest:{name}", digest=name)
+
+    async def retries() -> None:
+        await queued("retries", RETRIES, OUTBOX, "retries")
+
+    async def maintain() -> None:
+        await queued("maintain", MAINTAIN, "maintain", "maintain")
+
+    async def no_rules() -> None:
+        """The scheduler runs no rules: the workers load and reload them."""
+
+    async with app.open_async():
+        jobs = scheduler.build(config, datetime.now(UTC), poll, digest, no_rules)
+        jobs.add_job(retries, "interval", minutes=1, id="retries", coalesce=True)
+        if config.monitor.keep is not None:
+            jobs.add_job(maintain, "interval", hours=24, id="maintain", coalesce=True)
+        jobs.start()
+        event(
+            log,
+            "scheduler.started",
+            pid=os.getpid(),
+            sources=len(config.sources),
+            digests=len(config.digests),
+        )
+        try:
+            await stopping.wait()
+        finally:
+            jobs.shutdown(wait=False)
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    return f"{type(cause).__name__}: {cause}".strip()
+
+
+# -- worker -------------------------------------------------------------------------------------
+
+
+class Worker:
+    """One `monitor run --role worker` process: the tasks, run with the pipeline's flows."""
+
+    def __init__(self, config: Config, url: str, services: runtime.Services) -> None:
+        self.config = config
+        self.url = url
+        self.services = services
+        self.app = make_app(url)
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._register()
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.name}>"
+
+    def _register(self) -> None:
+        app = self.app
+        app.task(name=POLL)(self.poll)
+        app.task(name=DIGEST)(self.digest)
+        app.task(name=ALERTS)(self.alerts)
+        app.task(name=RETRIES)(self.retries)
+        app.task(name=MAINTAIN)(self.maintain)
+
+    async def _boundary(self, name: str, work: Awaitable[None]) -> None:
+        """The job boundary: a store failure is logged, a bug logged loudly; the worker goes on
+        (the job is done either way: its next run comes from the scheduler)."""
+        try:
+            await work
+        except StoreError as exc:
+            event(log, "job.store_error", logging.ERROR, job=name, error=str(exc))
+        except Exception:  # the job boundary: a bug is logged loudly, the worker goes on
+            log.critical("job.crashed job=%s", name, exc_info=True)
+
+    async def poll(self, source: str) -> None:
+        await self._boundary(f"poll {source}", self._poll(source))
+
+    async def _poll(self, name: str) -> None:
+        services = self.services
+        try:
+            source = self.config.source(name)
+        except ConfigError:
+            event(log, "poll.unknown_source", logging.ERROR, source=name, worker=self.name)
+            return
+        now = datetime.now(UTC)
+        if not await pipeline.poll_due(services, source, now):  # a failing source backs off
+            return
+        result = await pipeline.guarded_poll(services, source, now)
+        event(log, "job.polled", source=name, status=result.status, worker=self.name)
+        if result.matches:
+            await defer(self.app, ALERTS, lock=OUTBOX, queueing_lock="alerts")
+
+    async def _outbox(self) -> None:
+        """Resolve the deliveries a dead worker left 'sending' (this job holds the outbox
+        lock, so no live process is sending)."""
+        await pipeline.recover_deliveries(self.services, datetime.now(UTC))
+
+    async def alerts(self) -> None:
+        async def work() -> None:
+            await self._outbox()
+            sent = await pipeline.send_alerts(self.services, datetime.now(UTC))
+            event(log, "job.alerted", messages=sent, worker=self.name)
+
+        await self._boundary("alerts", work())
+
+    async def digest(self, digest: str) -> None:
+        async def work() -> None:
+            await self._outbox()
+            await pipeline.send_digest(self.services, self.config.digest(digest), _now())
+
+        await self._boundary(f"digest {digest}", work())
+
+    async def retries(self) -> None:
+        async def work() -> None:
+            await self._outbox()
+            await pipeline.retry_deliveries(self.services, _now())
+
+        await self._boundary("retries", work())
+
+    async def maintain(self) -> None:
+        async def work() -> None:
+            keep = self.config.monitor.keep
+            if keep is not None:
+                store = self.services.store
+                pruned = await self.services.db(store.prune, _now() - keep)
+                event(log, "store.pruned", articles=pruned, older_than=f"{keep.days}d")
+
+        await self._boundary("maintain", work())
+
+    async def rescue(self) -> int:
+        """Put back in the queue the jobs of workers silent for ``stalled_after``; how many.
+
+        Every worker does this; two doing it at once is harmless (the second finds the job
+        no longer running). A stalled poll whose source already has a newer poll waiting is
+        marked failed instead: the waiting one does the work."""
+        from procrastinate.exceptions import ConnectorException, UniqueViolation
+        from procrastinate.jobs import Status
+
+        manager = self.app.job_manager
+        seconds = self.config.workers.stalled_after.total_seconds()
+        rescued = 0
+        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=seconds):
+            try:
+                await manager.retry_job(job)
+            except UniqueViolation:
+                await manager.finish_job(job, Status.FAILED, delete_job=False)
+            except ConnectorException:  # another worker rescued it first
+                continue
+            rescued += 1
+            event(
+                log,
+                "job.rescued",
+                logging.WARNING,
+                job=job.call_string,
+                dead_worker=job.worker_id or "",
+                by=self.name,
+            )
+        return rescued
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Run jobs until ``stopping``; start again when the database connection breaks."""
+        while not stopping.is_set():
+            async with self.app.open_async():
+                await self._run_once(stopping)
+            if not stopping.is_set():
+                event(log, "worker.reconnecting", logging.WARNING, after=f"{RECONNECT_AFTER:g}s")
+                await _wait(stopping, RECONNECT_AFTER)
+
+    async def _run_once(self, stopping: asyncio.Event) -> None:
+        from procrastinate.worker import Worker as JobWorker
+
+        settings = self.config.workers
+        worker: Any = JobWorker(  # procrastinate's Worker has untyped methods
+            self.app,
+            name=self.name,
+            concurrency=settings.concurrency,
+            install_signal_handlers=False,
+            update_heartbeat_interval=settings.heartbeat.total_seconds(),
+            stalled_worker_timeout=settings.stalled_after.total_seconds(),
+            shutdown_graceful_timeout=self.config.monitor.shutdown_timeout.total_seconds(),
+            delete_jobs="successful",  # the queue keeps failures only: 20,000 polls a round
+        )
+        running = asyncio.create_task(worker.run(), name="jobs")
+        side = asyncio.create_task(self._side(worker, stopping, running), name="rescue")
+        try:
+            await asyncio.wait({running, asyncio.ensure_future(stopping.wait())}, **_FIRST)
+        finally:
+            side.cancel()
+            worker.stop()
+            await asyncio.gather(running, side, return_exceptions=True)
+
+    async def _side(
+        self, worker: Any, stopping: asyncio.Event, running: asyncio.Task[None]
+    ) -> None:
+        """Say which worker this is once registered; rescue stalled jobs; reload rules."""
+        from procrastinate.exceptions import ConnectorException
+
+        from monitor.daemon import rules_signature
+
+        announced = False
+        signature = rules_signature(self.config.monitor.rules_dir)
+        every = self.config.workers.heartbeat.total_seconds()
+        while not stopping.is_set() and not running.done():
+            if not announced and worker.worker_id is not None:
+                announced = True
+                event(log, "worker.started", worker_id=worker.worker_id, worker=self.name)
+            try:
+                await self.rescue()
+            except ConnectorException as exc:  # the database is away; procrastinate reconnects
+                event(log, "worker.rescue_failed", logging.WARNING, error=_cause(exc))
+            now = rules_signature(self.config.monitor.rules_dir)
+            if now != signature:
+                signature = now
+                await self._reload_rules()
+            await _wait(stopping, min(every, 2.0) if not announced else every)
+
+    async def _reload_rules(self) -> None:
+        rules = await asyncio.to_thread(runtime.load_rules, self.config)
+        self.services.rules = lambda: rules
+        event(log, "rules.loaded", rules=len(rules.rules), errors=len(rules.errors))
+
+
+_FIRST: dict[str, Any] = {"return_when": asyncio.FIRST_COMPLETED}
+
+
+async def _wait(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` or until ``stopping`` is set, whichever comes first."""
+    try:
+        await asyncio.wait_for(stopping.wait(), timeout=seconds)
+    except TimeoutError:
+        return
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def run_worker(config: Config, url: str, stopping: asyncio.Event) -> None:
+    """Run polls, digests and alerts from the queue until stopped."""
+    async with runtime.open_services(config) as services:
+        if stopping.is_set():
+            return
+        worker = Worker(config, url, services)
+        await worker.run(stopping)
+
+
+# -- web ----------------------------------------------------------------------------------------
+
+
+async def run_web(config: Config, url: str, stopping: asyncio.Event) -> None:
+    """Serve the pages and /metrics; rewrite the feed files when new matches are stored."""
+    from monitor.metrics import Metrics
+    from monitor.web import serve
+
+    async with runtime.open_services(config) as services:
+        services.metrics = Metrics()
+        async with serve(config, services):
+            event(log, "web.started", listen=f"{config.web.host}:{config.web.port}")
+            await asyncio.gather(
+                _keep_feeds(services, stopping), _observe_queue(services, url, stopping)
+            )
+
+
+async def _keep_feeds(services: runtime.Services, stopping: asyncio.Event) -> None:
+    """Rewrite state/feeds/ when the newest matched articles change."""
+    seen: list[int] | None = None
+    while not stopping.is_set():
+        try:
+            newest = await services.db(services.store.recent_entries, None, 100)
+            ids = [entry.article_id for entry in newest]
+            if ids != seen:
+                await pipeline.write_feeds(services, _now())
+                seen = ids
+        except StoreError as exc:  # the database is away: try again on the next round
+            event(log, "feeds.store_error", logging.ERROR, error=str(exc))
+        await _wait(stopping, FEEDS_EVERY)
+
+
+class QueueCollector:
+    """/metrics of the web role: every worker and the queue's depth, as last read.
+
+        monitor_workers{state}                       alive | stalled (not yet pruned)
+        monitor_worker_up{worker}                    1 alive, 0 stalled
+        monitor_worker_jobs_running{worker}          jobs it runs now
+        monitor_worker_last_seen_timestamp_seconds{worker}
+        monitor_queue_jobs{state}                    waiting | due | running
+
+    ``collect`` only reads what ``refresh`` stored, so a scrape never waits on the database.
+    """
+
+    def __init__(self) -> None:
+        self.status: queue.QueueStatus | None = None
+
+    def __repr__(self) -> str:
+        return f"<QueueCollector {self.status!r}>"
+
+    def refresh(self, url: str, stalled_after: timedelta) -> None:
+        self.status = queue.status(url, stalled_after)
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        found = self.status
+        if found is None:
+            return
+        alive = sum(worker.alive for worker in found.workers)
+        workers = GaugeMetricFamily("monitor_workers", "Registered workers.", labels=["state"])
+        workers.add_metric(["alive"], alive)
+        workers.add_metric(["stalled"], len(found.workers) - alive)
+        up = GaugeMetricFamily("monitor_worker_up", "1: heartbeat on time.", labels=["worker"])
+        running = GaugeMetricFamily(
+            "monitor_worker_jobs_running", "Jobs the worker runs now.", labels=["worker"]
+        )
+        seen = GaugeMetricFamily(
+            "monitor_worker_last_seen_timestamp_seconds",
+            "When the worker's heartbeat was last recorded.",
+            labels=["worker"],
+        )
+        for worker in found.workers:
+            label = [str(worker.id)]
+            up.add_metric(label, int(worker.alive))
+            running.add_metric(label, worker.running)
+            seen.add_metric(label, worker.last_seen.timestamp())
+        jobs = GaugeMetricFamily("monitor_queue_jobs", "Jobs in the queue.", labels=["state"])
+        jobs.add_metric(["waiting"], found.depth)
+        jobs.add_metric(["due"], found.due)
+        jobs.add_metric(["running"], found.running)
+        yield from (workers, up, running, seen, jobs)
+
+
+async def _observe_queue(services: runtime.Services, url: str, stopping: asyncio.Event) -> None:
+    """Refresh the workers and the queue's depth shown at /metrics."""
+    collector = QueueCollector()
+    if services.metrics is not None:
+        services.metrics.registry.register(collector)
+    stalled_after = services.config.workers.stalled_after
+    while not stopping.is_set():
+        try:
+            await asyncio.to_thread(collector.refresh, url, stalled_after)
+        except StoreError as exc:
+            event(log, "queue.unreadable", logging.WARNING, error=str(exc))
+        await _wait(stopping, QUEUE_EVERY)

@@ -1,0 +1,219 @@
+"""`monitor run --role scheduler|worker|web` on a real PostgreSQL server (issue #9).
+
+Real processes: one scheduler and worker processes (MonitorProcess), a LocalSite with a farm of
+feeds whose every request is watched (two polls of one feed at the same time would show as two
+requests in flight), and a LocalSMTP that receives the alerts.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from monitor import cli
+from tests.servers import LocalSite, LocalSMTP, MonitorProcess, Request
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+FILLER = (
+    "ministry harvest railway budget river school museum forum treaty winter grain bridge"
+    " tariff library pipeline village council harbour festival archive lecture clinic ferry"
+).split()
+
+
+def article_html(feed: int, number: int) -> str:
+    """An article on the death penalty (an immediate-alert topic of the starter rules), with
+    prose of its own so no two are near-duplicates."""
+    title = f"Feed {feed} story {number}: the death penalty in Kazakhstan"
+    rng = random.Random(feed * 1000 + number)
+    paragraphs = "".join(
+        "<p>The court in Almaty discussed the death penalty in Kazakhstan again. "
+        + " ".join(rng.choice(FILLER) for _ in range(40))
+        + ".</p>"
+        for _ in range(3)
+    )
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"</head><body><article><h1>{title}</h1>{paragraphs}</article></body></html>"
+    )
+
+
+class Farm:
+    """Feeds on a LocalSite, each answering after ``delay`` seconds, with the most requests
+    one feed ever had in flight at once."""
+
+    def __init__(self, site: LocalSite, feeds: int, items: int, delay: float) -> None:
+        self.site = site
+        self.feeds = feeds
+        self.lock = threading.Lock()
+        self.in_flight: Counter[str] = Counter()
+        self.most: Counter[str] = Counter()
+        self.polls: Counter[str] = Counter()
+        root = site.root
+        (root / "a").mkdir(exist_ok=True)
+        for feed in range(feeds):
+            entries = ""
+            for n in range(items):
+                path = f"a/{feed}-{n}.html"
+                (root / path).write_text(article_html(feed, n), encoding="utf-8")
+                entries += (
+                    f"<item><title>Feed {feed} story {n}</title><link>{site.url(path)}</link>"
+                    f"<guid>f{feed}-{n}</guid></item>"
+                )
+            body = (
+                '<?xml version="1.0"?><rss version="2.0"><channel>'
+                f"<title>Feed {feed}</title>{entries}</channel></rss>"
+            ).encode()
+            site.route(f"feeds/f{feed}.xml", handler=self._answer(f"f{feed}", body, delay))
+
+    def _answer(
+        self, name: str, body: bytes, delay: float
+    ) -> Callable[[Request], tuple[int, dict[str, str], bytes]]:
+        def answer(request: Request) -> tuple[int, dict[str, str], bytes]:
+            with self.lock:
+                self.in_flight[name] += 1
+                self.polls[name] += 1
+                self.most[name] = max(self.most[name], self.in_flight[name])
+            try:
+                time.sleep(delay)  # a slow server, so overlapping polls would overlap here
+                return 200, {"Content-Type": "application/rss+xml"}, body
+            finally:
+                with self.lock:
+                    self.in_flight[name] -= 1
+
+        return answer
+
+    def sources(self, every: str) -> str:
+        return "".join(
+            f'[[source]]\nname = "Feed {i}"\nurl = "{self.site.url(f"feeds/f{i}.xml")}"\n'
+            f'kind = "feed"\nevery = "{every}"\n\n'
+            for i in range(self.feeds)
+        )
+
+
+def write_config(project: Path, pg_url: str, smtp: LocalSMTP, sources: str, extra: str) -> Path:
+    config = project / "monitor.toml"
+    config.write_text(
+        f"""
+[monitor]
+timezone = "UTC"
+max_age = "0"
+shutdown_timeout = "10s"
+
+[store]
+url = "{pg_url}"
+
+{sources}
+[smtp]
+host = "127.0.0.1"
+port = {smtp.port}
+security = "none"
+sender = "Press Monitor <monitor@example.org>"
+
+[[digest]]
+name = "daily"
+at = "03:00"
+
+[web]
+listen = "127.0.0.1:0"
+
+{extra}
+""",
+        encoding="utf-8",
+    )
+    argv = ["--config", str(config), "subscribers", "add", "dp@example.org"]
+    assert cli.main([*argv, "--topics", "Death penalty"]) == 0
+    return config
+
+
+def alerted_urls(smtp: LocalSMTP) -> Counter[str]:
+    """How many alert messages named each article (by its link)."""
+    named: Counter[str] = Counter()
+    for message in smtp.messages:
+        if message["X-Press-Monitor-Kind"] != "alert":
+            continue
+        body = message.get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
+        named.update({word for word in text.split() if "/a/" in word})
+    return named
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_two_workers_share_the_polls_never_poll_one_source_at_once_and_alert_once(
+    project: Path, site: LocalSite, smtp: LocalSMTP, pg_url: str
+) -> None:
+    farm = Farm(site, feeds=6, items=2, delay=0.3)
+    config = write_config(
+        project, pg_url, smtp, farm.sources(every="1s"), "[workers]\nconcurrency = 4\n"
+    )
+    scheduler = MonitorProcess(config, "run", "--role", "scheduler")
+    workers = [MonitorProcess(config, "run", "--role", "worker") for _ in range(2)]
+    try:
+        for worker in workers:
+            worker.wait_for("worker.started", timeout=60)
+        wait_until(lambda: len(alerted_urls(smtp)) == 12, 90, "12 articles alerted")
+        # Several more rounds of polls: none may alert anything again.
+        rounds = min(farm.polls.values())
+        wait_until(lambda: min(farm.polls.values()) >= rounds + 3, 60, "3 more rounds of polls")
+    finally:
+        for process in (scheduler, *workers):
+            assert process.stop() == 0, "".join(process.log)
+    polled_by = [sum("job.polled" in line for line in worker.log) for worker in workers]
+    assert max(farm.most.values()) == 1, f"a feed polled twice at once: {farm.most}"
+    assert all(count > 0 for count in polled_by), f"one worker did every poll: {polled_by}"
+    named = alerted_urls(smtp)
+    assert len(named) == 12
+    assert set(named.values()) == {1}, f"articles alerted more than once: {named}"
+
+
+def test_a_worker_killed_mid_poll_has_its_job_finished_by_another(
+    project: Path, site: LocalSite, smtp: LocalSMTP, pg_url: str
+) -> None:
+    farm = Farm(site, feeds=1, items=3, delay=1.0)
+    config = write_config(
+        project,
+        pg_url,
+        smtp,
+        farm.sources(every="1h"),  # one poll only, unless a dead worker's job is run again
+        '[workers]\nheartbeat = "0.5s"\nstalled_after = "2s"\n',
+    )
+    scheduler = MonitorProcess(config, "run", "--role", "scheduler")
+    doomed = MonitorProcess(config, "run", "--role", "worker")
+    survivor: MonitorProcess | None = None
+    try:
+        doomed.wait_for("worker.started", timeout=60)
+        wait_until(lambda: farm.in_flight["f0"] == 1, 30, "the poll to start")
+        doomed.kill()  # SIGKILL in the middle of the poll: no clean-up of any kind
+        survivor = MonitorProcess(config, "run", "--role", "worker")
+        survivor.wait_for("job.rescued", timeout=60)
+        survivor.wait_for("job.polled", timeout=60)
+        wait_until(lambda: len(alerted_urls(smtp)) == 3, 30, "3 articles alerted")
+    finally:
+        assert scheduler.stop() == 0, "".join(scheduler.log)
+        if survivor is not None:
+            assert survivor.stop() == 0, "".join(survivor.log)
+    assert farm.polls["f0"] == 2  # the killed poll, and its rescue
+    assert set(alerted_urls(smtp).values()) == {1}
+
+
+def test_roles_other_than_all_need_a_postgresql_store(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project / "monitor.toml"
+    assert cli.main(["--config", str(config), "run", "--role", "worker"]) == 2
+    err = capsys.readouterr().err
+    assert "store.url" in err
+    assert "PostgreSQL" in err
