@@ -5,8 +5,8 @@ registry, STYLE §1.6): the daemon makes it, counts into it, and hands it to the
 through ``Services.metrics``. prometheus_client is imported only when a daemon starts.
 
     monitor_polls_total{status}              ok | not_modified | error | deferred
-    monitor_fetch_errors_total{kind}         timeout | connect | http_4xx | http_5xx | robots |
-                                             too_large | parse | other
+    monitor_fetch_errors_total{kind}         timeout | dns | connect | http_4xx | http_5xx |
+                                             robots | too_large | parse | other
     monitor_poll_duration_seconds            histogram of whole polls
     monitor_poll_lag_seconds                 histogram: how late a poll started
     monitor_articles_stored_total
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 #: Error text → kind, first match wins (the messages fetch/http.py and the parsers raise).
 _KINDS = (
     ("timeout", re.compile(r"timed out")),
+    ("dns", re.compile(r"DNS: cannot resolve")),
     ("connect", re.compile(r"cannot connect|closed the connection|request failed|broken")),
     ("http_5xx", re.compile(r"HTTP 5\d\d")),
     ("http_4xx", re.compile(r"HTTP 4\d\d")),

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import protego
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from monitor.config import MonitorSettings
@@ -99,7 +100,9 @@ class HttpClient:
             # Our own slots bound concurrency before the clock starts (see _slot); the
             # connector's limits only back them up.
             connector=aiohttp.TCPConnector(
-                limit=self.settings.concurrency + 1, limit_per_host=PER_HOST + 1
+                limit=self.settings.concurrency + 1,
+                limit_per_host=PER_HOST + 1,
+                resolver=_resolver(self.settings.nameservers),
             ),
             timeout=aiohttp.ClientTimeout(
                 total=timeout, connect=min(CONNECT_TIMEOUT, timeout), sock_read=timeout
@@ -307,6 +310,15 @@ def _checked_url(url: str, where: str) -> URL:
     return parsed
 
 
+def _resolver(nameservers: tuple[str, ...]) -> AbstractResolver:
+    """The system's resolver (getaddrinfo in a thread) unless ``[monitor] nameservers`` names
+    DNS servers: then c-ares (aiodns) asks those, and only those. Chosen explicitly, because
+    aiohttp's default changes to c-ares whenever aiodns happens to be installed."""
+    if not nameservers:
+        return aiohttp.ThreadedResolver()
+    return aiohttp.AsyncResolver(nameservers=list(nameservers))
+
+
 @contextmanager
 def _client_errors(where: str, timeout: float) -> Iterator[None]:
     """aiohttp's and the clock's failures → FetchError, cause chained; the boundary."""
@@ -318,6 +330,8 @@ def _client_errors(where: str, timeout: float) -> Iterator[None]:
         raise FetchError(where, "too many redirects") from exc
     except aiohttp.InvalidUrlRedirectClientError as exc:
         raise FetchError(where, "redirected to an invalid or non-http(s) URL") from exc
+    except aiohttp.ClientConnectorDNSError as exc:  # before its base, ClientConnectorError
+        raise FetchError(where, f"DNS: cannot resolve host {exc.host}") from exc
     except aiohttp.ClientConnectorError as exc:
         raise FetchError(where, "cannot connect") from exc
     except aiohttp.ServerDisconnectedError as exc:
