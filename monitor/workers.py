@@ -120,6 +120,24 @@ async def _main(config: Config, role: Role, url: str) -> int:
     return 0
 
 
+def status_lines(config: Config, now: datetime) -> list[str]:
+    """`monitor status` with a PostgreSQL store: every worker and the queue's depth."""
+    found = queue.status(database_url(config), config.workers.stalled_after)
+    alive = sum(worker.alive for worker in found.workers)
+    lines = [
+        f"workers: {alive} alive, {len(found.workers) - alive} stalled; queue: {found.depth}"
+        f" waiting ({found.due} due), {found.running} running"
+    ]
+    for worker in found.workers:
+        ago = max((now - worker.last_seen).total_seconds(), 0.0)
+        state = "alive" if worker.alive else "STALLED (its jobs go to another worker)"
+        lines.append(
+            f"  worker {worker.id}: {state}, {worker.running} job(s) running,"
+            f" last seen {ago:.0f}s ago"
+        )
+    return lines
+
+
 # -- scheduler ----------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -217,3 +218,60 @@ def test_roles_other_than_all_need_a_postgresql_store(
     err = capsys.readouterr().err
     assert "store.url" in err
     assert "PostgreSQL" in err
+
+
+def test_status_and_metrics_show_each_worker_and_the_queue(
+    project: Path,
+    site: LocalSite,
+    smtp: LocalSMTP,
+    pg_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    farm = Farm(site, feeds=2, items=1, delay=0.0)
+    config = write_config(
+        project,
+        pg_url,
+        smtp,
+        farm.sources(every="1h"),
+        '[workers]\nheartbeat = "0.5s"\nstalled_after = "2s"\n',
+    )
+    web = MonitorProcess(config, "run", "--role", "web")
+    worker = MonitorProcess(config, "run", "--role", "worker")
+    try:
+        line = worker.wait_for("worker.started", timeout=60)
+        worker_id = line.split("worker_id=")[1].split()[0]
+        base = "http://" + web.wait_for("web.listening", timeout=60).split("address=")[1].strip()
+
+        def status() -> str:
+            capsys.readouterr()
+            assert cli.main(["--config", str(config), "status"]) == 0
+            return capsys.readouterr().out
+
+        def metrics() -> str:
+            with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+                text: str = response.read().decode()
+                return text
+
+        assert "workers: 1 alive, 0 stalled; queue: 0 waiting" in status()
+        assert f"worker {worker_id}: alive, 0 job(s) running" in status()
+        wait_until(lambda: 'monitor_workers{state="alive"} 1.0' in metrics(), 30, "metrics")
+        assert f'monitor_worker_up{{worker="{worker_id}"}} 1.0' in metrics()
+        worker.kill()
+        wait_until(lambda: "0 alive, 1 stalled" in status(), 30, "the dead worker to show")
+        assert f"worker {worker_id}: STALLED" in status()
+        wait_until(
+            lambda: f'monitor_worker_up{{worker="{worker_id}"}} 0.0' in metrics(),
+            30,
+            "the dead worker in /metrics",
+        )
+        # No worker alive: the scheduler's polls wait in the queue.
+        scheduler = MonitorProcess(config, "run", "--role", "scheduler")
+        try:
+            wait_until(lambda: "queue: 2 waiting (2 due)" in status(), 30, "2 polls waiting")
+            wait_until(
+                lambda: 'monitor_queue_jobs{state="waiting"} 2.0' in metrics(), 30, "depth 2"
+            )
+        finally:
+            assert scheduler.stop() == 0, "".join(scheduler.log)
+    finally:
+        assert web.stop() == 0, "".join(web.log)
