@@ -12,7 +12,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -345,60 +345,6 @@ def format_article(article: Article, *, as_json: bool) -> str:
     if not article.text:
         head.append(f"no text: {article.reason or 'no main text'}")
     return "\n".join(head) + "\n\n" + article.text
-
-
-# -- rules test -------------------------------------------------------------------------------
-
-
-def rules_test(config: Config, query: str, since: timedelta, limit: int) -> None:
-    """`monitor rules test`: a query or rule id against stored articles, hits highlighted."""
-    from monitor.match.rules import RuleSet
-
-    ruleset = match.load_rules(config.monitor.rules_dir)
-    known = {rule.id: rule for rule in ruleset.rules}
-    if query in known:
-        single = RuleSet.from_rules([known[query]])
-    else:
-        single = RuleSet.from_query(query)
-    hits = 0
-    per_source: dict[str, int] = {}
-    with _reading(config) as store:
-        for _, article in store.articles_since(datetime.now(UTC) - since):
-            found = single.match(article)
-            if not found:
-                continue
-            hits += 1
-            per_source[article.source] = per_source.get(article.source, 0) + 1
-            if hits <= limit:
-                print(_hit(article, found[0].spans, config))
-    print(
-        f"{hits} matching articles" + "".join(f"; {s}: {n}" for s, n in sorted(per_source.items()))
-    )
-
-
-def _hit(article: Article, spans: tuple[tuple[str, int, int], ...], config: Config) -> str:
-    bold, plain = ("\033[1;33m", "\033[0m") if sys.stdout.isatty() else ("[", "]")
-    text_spans = sorted((s, e) for field, s, e in spans if field == "text")
-    title_spans = sorted((s, e) for field, s, e in spans if field == "title")
-
-    def mark(text: str, marks: list[tuple[int, int]]) -> str:
-        out, pos = [], 0
-        for start, end in marks:
-            if start < pos:
-                continue
-            out += [text[pos:start], bold, text[start:end], plain]
-            pos = end
-        return "".join(out) + text[pos:]
-
-    snippet = ""
-    if text_spans:
-        start = max(0, text_spans[0][0] - 120)
-        end = min(len(article.text), text_spans[0][1] + 160)
-        window = [(s - start, e - start) for s, e in text_spans if s >= start and e <= end]
-        snippet = "…" + mark(article.text[start:end], window).replace("\n", " ") + "…"
-    date = _when(article.published, config) if article.published else "date unknown"
-    title = mark(article.title, title_spans)
-    return f"\n{title}\n  {article.source} · {date} · {article.url}\n  {snippet}"
 
 
 # -- digests and subscribers ------------------------------------------------------------------

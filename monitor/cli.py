@@ -314,18 +314,28 @@ def rules_check(ctx: Context) -> int:
 @click.argument("query", metavar="QUERY-or-RULE-ID")
 @click.option("--since", default="30d", show_default=True, help="How far back to look.")
 @click.option("--limit", default=20, show_default=True, help="Hits to show.")
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="Store the rule's new matches (a rule id only): in the next digest and the feeds,"
+    " never alerted; articles already on its topic are skipped. Safe while `monitor run` runs.",
+)
 @pass_ctx
-def rules_test(ctx: Context, query: str, since: str, limit: int) -> int:
+def rules_test(ctx: Context, query: str, since: str, limit: int, backfill: bool) -> int:
     """Run a query (or a rule by its id) on stored articles and show the hits, highlighted.
 
     \b
     Example:
       monitor rules test '"death penalty" AND Kazakhstan' --since 90d
       monitor rules test human-rights-kz
+      monitor rules test human-rights-kz --since 14d --backfill
     """
-    from monitor import admin
+    from datetime import UTC, datetime
 
-    admin.rules_test(ctx.config, query, _duration(since), limit)
+    from monitor import ruletest
+
+    now = datetime.now(UTC)
+    ruletest.run(ctx.config, query, _duration(since), limit, now, backfill=backfill)
     return 0
 
 
