@@ -238,6 +238,13 @@ def print_status(config: Config) -> None:
                 "last delivery: "
                 + (f"{_when(last[0], config)} {last[2]} to {last[1]}" if last else "none")
             )
+            pending = store.pending_deliveries()
+            print(f"outbox: {len(pending)} pending" if pending else "outbox: empty")
+            for kind, recipient, attempts, retry_at, reason in pending[:10]:
+                print(
+                    f"  {kind} to {recipient}: {attempts} attempt(s), next at"
+                    f" {_when(retry_at, config)}; last error: {reason}"
+                )
     for digest, when in next_digests(config, datetime.now(UTC)).items():
         print(f"next digest: {digest} at {_when(when, config)}")
     # The running daemon's rule set, with the broken files' kept versions (#6); else the files.

@@ -229,7 +229,7 @@ class Daemon:
             jobs.add_job(
                 self.retry_deliveries,
                 "interval",
-                minutes=1,
+                seconds=retry_every(self.config),
                 id="retry deliveries",
                 next_run_time=datetime.now(UTC),
                 max_instances=1,
@@ -277,6 +277,15 @@ class Daemon:
         if pending:
             await asyncio.wait(pending, timeout=5)
             self.counts["abandoned"] += len(pending)
+
+
+def retry_every(config: Config) -> float:
+    """Seconds between two looks for messages due to be sent again: a minute, or the shortest
+    `[smtp] retry` wait when that is shorter, so that no retry waits longer than it should."""
+    waits = [60.0]
+    if config.smtp is not None:
+        waits += [wait.total_seconds() for wait in config.smtp.retry]
+    return min(waits)
 
 
 def rules_signature(rules_dir: Path) -> tuple[tuple[str, int, int], ...]:

