@@ -41,6 +41,8 @@ class Request:
     method: str
     path: str
     headers: dict[str, str]
+    #: The request's body (a POST's), as received.
+    body: bytes = b""
 
 
 @dataclass
@@ -116,9 +118,8 @@ class LocalSite:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
-        if length:
-            h.rfile.read(length)
-        request = Request(h.command, h.path, dict(h.headers.items()))
+        body = h.rfile.read(length) if length else b""
+        request = Request(h.command, h.path, dict(h.headers.items()), body)
         self.requests.append(request)
         route = self.routes.get(h.path.split("?")[0])
         if route is not None:

@@ -87,7 +87,7 @@ class Channel:
         box = apprise.Apprise()
         box.add(self._service)
         said = _Said()
-        logger = logging.getLogger(apprise.LOGGER_NAME)
+        logger = logging.getLogger("apprise")
         logger.addHandler(said)
         try:
             ok = box.notify(body=post.body, title=post.title, body_format=post.format)
@@ -133,7 +133,7 @@ def open_channels(config: Config) -> list[Channel]:
         raise ConfigError(where, f"channels need apprise: {CHANNELS_INSTALL}") from exc
     # apprise logs to the root logger; its lines are captured per send instead (Channel.send)
     # and would otherwise go to stderr unformatted, with whatever the service's reply held.
-    logging.getLogger(apprise.LOGGER_NAME).propagate = False
+    logging.getLogger("apprise").propagate = False
     problems: list[str] = []
     channels: list[Channel] = []
     for digest, channel in configured:

@@ -1,0 +1,255 @@
+"""notify/channels.py and the channels of monitor.toml: config errors with key paths, URLs
+checked by apprise at start-up, secrets kept out of labels and errors, the post's content."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ChannelConfig, load
+from monitor.errors import ConfigError, DeliveryError
+from monitor.models import DigestEntry
+from monitor.notify.channels import MAX_ARTICLES, Post, compose_post, open_channels
+from tests.servers import REPO, LocalSite
+
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+TOKEN = "123456789:ABCdefGHIjklMNOpqrSTUvwxYZ123456789"
+
+
+def write(tmp_path: Path, channels: str) -> Path:
+    path = tmp_path / "monitor.toml"
+    path.write_text(f'[[digest]]\nname = "daily"\nchannels = {channels}\n', encoding="utf-8")
+    return path
+
+
+def entry(article_id: int, title: str, topics: tuple[str, ...], **kw: object) -> DigestEntry:
+    return DigestEntry(
+        article_id=article_id,
+        url=f"https://news.example.org/{article_id}",
+        title=title,
+        source=str(kw.get("source", "Agency")),
+        published=NOW - timedelta(hours=article_id),
+        found=NOW,
+        topics=topics,
+        text="",
+        also_published_by=tuple(kw.get("also", ())),  # type: ignore[arg-type]
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- monitor.toml ------------------------------------------------------------------------------
+
+
+def test_channels_load_as_urls_or_tables_with_topics_format_and_alerts(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '["json://127.0.0.1:9/hook",'
+        ' {url = "tgram://${TG_TOKEN}/-100123", topics = ["Elections"], format = "text",'
+        " alerts = false}]",
+    )
+    (digest,) = load(path).digests
+    first, second = digest.channels
+    assert (first.where, first.url, first.topics, first.format, first.alerts) == (
+        "digest[1].channels[1]",
+        "json://127.0.0.1:9/hook",
+        (),
+        "markdown",
+        True,
+    )
+    assert (second.topics, second.format, second.alerts) == (("Elections",), "text", False)
+    assert "tgram" not in repr(second)  # the URL (a token, maybe) stays out of repr
+
+
+def test_channel_shape_errors_name_the_key_path_and_never_quote_the_url(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '["secret-token-not-a-url", {url = "json://h/p", formt = "text"}, 3,'
+        ' {url = "json://h/q", format = "html"}, {url = "json://h/r", topics = "Elections"},'
+        ' "json://${BROKEN", "json://h/p"]',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    lines = str(caught.value).splitlines()
+    assert all(line.startswith(f"{path}: digest[1].channels") for line in lines)
+    text = "\n".join(lines)
+    assert 'digest[1].channels[1]: not a URL: expected "scheme://…"' in text
+    assert 'digest[1].channels[2].formt: unknown key (did you mean "format"?)' in text
+    assert "digest[1].channels[3]: expected an apprise URL or a table; got a number" in text
+    assert 'digest[1].channels[4].format: expected one of markdown, text; got "html"' in text
+    assert "digest[1].channels[5].topics: expected a list of topics" in text
+    assert "digest[1].channels[6]: expected ${NAME}" in text
+    assert "digest[1].channels[7]: the same URL as another of this digest's channels" in text
+    assert "secret-token" not in text
+
+
+def test_channels_without_apprise_installed_fail_at_load_with_the_install_command(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, '["json://127.0.0.1:9/hook"]')
+    # A Python where `import apprise` finds nothing (None in sys.modules blocks the import).
+    code = (
+        "import sys; sys.modules['apprise'] = None\n"
+        "from monitor.cli import main\n"
+        f"sys.exit(main(['--config', {str(path)!r}, 'digest', 'send', '--now']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
+    assert done.returncode == 2
+    assert (
+        "digest[1].channels: channels need apprise, not installed:"
+        " pip install 'press-monitor[channels]'"
+    ) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_config_without_channels_never_imports_apprise(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.toml"
+    path.write_text('[[digest]]\nname = "daily"\n', encoding="utf-8")
+    code = (
+        "import sys\nfrom monitor import config, notify\n"
+        f"notify.open_channels(config.load({str(path)!r}))\n"
+        "print('apprise' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert done.stdout.strip() == "False"
+
+
+# -- open_channels: apprise checks each URL at start-up ------------------------------------
+
+
+def test_an_unknown_scheme_or_a_url_apprise_cannot_use_stops_start_up(tmp_path: Path) -> None:
+    path = write(tmp_path, '["nosuchservice://host/x", "tgram://short/1", "json://127.0.0.1/ok"]')
+    with pytest.raises(ConfigError) as caught:
+        open_channels(load(path))
+    text = str(caught.value)
+    assert f'{path}: digest[1].channels[1]: unknown scheme "nosuchservice://"' in text
+    assert f"{path}: digest[1].channels[2]: apprise cannot use this tgram:// URL" in text
+    assert "channels[3]" not in text
+
+
+def test_an_unset_environment_variable_is_named_with_the_key_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PM_TEST_TG_TOKEN", raising=False)
+    path = write(tmp_path, '["json://127.0.0.1/ok", "tgram://${PM_TEST_TG_TOKEN}/-100123"]')
+    with pytest.raises(ConfigError) as caught:
+        open_channels(load(path))
+    assert str(caught.value) == (
+        f"{path}: digest[1].channels[2]: the environment variable PM_TEST_TG_TOKEN is not set"
+    )
+
+
+def test_labels_hide_tokens_and_passwords_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PM_TEST_TG_TOKEN", TOKEN)
+    monkeypatch.setenv("PM_TEST_HOOK_PASSWORD", "hunter2-very-secret")
+    path = write(
+        tmp_path,
+        '["tgram://${PM_TEST_TG_TOKEN}/-100123",'
+        ' "json://monitor:${PM_TEST_HOOK_PASSWORD}@127.0.0.1:8/hook?x=1"]',
+    )
+    telegram, hook = open_channels(load(path))
+    assert TOKEN not in telegram.label
+    assert telegram.label.startswith("tgram://")
+    assert "-100123" in telegram.label
+    assert hook.label == "json://monitor:****@127.0.0.1:8/hook"
+    # The identity is the URL as written: a new token value keeps the channel's cursors.
+    monkeypatch.setenv("PM_TEST_TG_TOKEN", TOKEN.replace("1", "2"))
+    assert open_channels(load(path))[0].key == telegram.key
+
+
+def test_a_refused_connection_is_a_delivery_error_naming_the_label_not_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PM_TEST_HOOK_PASSWORD", "hunter2-very-secret")
+    url = f"json://monitor:${{PM_TEST_HOOK_PASSWORD}}@127.0.0.1:{closed_port()}/hook"
+    (channel,) = open_channels(load(write(tmp_path, json.dumps([url]))))
+    with pytest.raises(DeliveryError) as caught:
+        channel.send(Post("title", "body", "text"))
+    text = str(caught.value)
+    assert text.startswith(f"{channel.label}: not delivered: ")
+    assert "hunter2" not in text
+
+
+def test_send_posts_title_and_body_to_a_json_webhook(tmp_path: Path, site: LocalSite) -> None:
+    site.route("hook", status=200, body=b"ok")
+    url = site.url("hook").replace("http://", "json://")
+    (channel,) = open_channels(load(write(tmp_path, json.dumps([url]))))
+    channel.send(Post("Press Monitor daily: 1 new article", "- [A](https://a.example)", "text"))
+    (request,) = site.hits("hook")
+    sent = json.loads(request.body)
+    assert (sent["title"], sent["message"]) == (
+        "Press Monitor daily: 1 new article",
+        "- [A](https://a.example)",
+    )
+
+
+# -- compose_post (pure) -----------------------------------------------------------------------
+
+
+def test_a_digest_post_counts_per_topic_and_links_each_article_once() -> None:
+    channel = ChannelConfig("digest[1].channels[1]", "json://h/p")
+    entries = [
+        entry(1, "Court frees [rights] defender", ("Human rights",), also=("Radio Azattyq",)),
+        entry(2, "Observers report on the vote", ("Elections", "Human rights")),
+        entry(3, "Turnout was 60%", ("Elections",), source="Vlast.kz"),
+    ]
+    post = compose_post("digest", "daily", channel, entries, "https://monitor.example.org")
+    assert post.title == "Press Monitor daily: 3 new articles: Elections (2), Human rights (2)"
+    assert post.format == "markdown"
+    assert post.body.splitlines() == [
+        "**Elections** (2)",
+        "- [Observers report on the vote](https://news.example.org/2) — Agency",
+        "- [Turnout was 60%](https://news.example.org/3) — Vlast\\.kz",
+        "",
+        "**Human rights** (2)",
+        "- [Court frees \\[rights\\] defender](https://news.example.org/1) — Agency"
+        " \\(also: Radio Azattyq\\)",
+    ]
+
+
+def test_a_text_post_follows_its_topics_only() -> None:
+    channel = ChannelConfig("digest[1].channels[1]", "json://h/p", ("Elections",), "text")
+    entries = [
+        entry(1, "Court frees defender", ("Human rights",)),
+        entry(2, "Vote", ("Elections",)),
+    ]
+    post = compose_post("digest", "daily", channel, entries, "https://m.example.org")
+    assert post.title == "Press Monitor daily: 1 new article: Elections (1)"
+    assert post.body == "Elections (1)\n- Vote — Agency\n  https://news.example.org/2"
+
+
+def test_an_alert_post_is_titled_like_the_alert_mail() -> None:
+    channel = ChannelConfig("digest[1].channels[1]", "json://h/p")
+    post = compose_post(
+        "alert", "daily", channel, [entry(1, "Death sentence", ("Death penalty",))], ""
+    )
+    assert post.title == "Press Monitor Alert: Death sentence"
+
+
+def test_a_long_digest_lists_the_first_articles_and_links_the_rest() -> None:
+    channel = ChannelConfig("digest[1].channels[1]", "json://h/p", format="text")
+    entries = [entry(i, f"Article {i}", ("Elections",)) for i in range(1, MAX_ARTICLES + 6)]
+    post = compose_post("digest", "daily", channel, entries, "https://m.example.org")
+    assert post.body.count("https://news.example.org/") == MAX_ARTICLES
+    assert post.body.endswith("… and 5 more: https://m.example.org")
+
+
+def test_a_post_survives_the_outbox_round_trip() -> None:
+    post = Post("Title «ü»", "- line\n- line", "markdown")
+    assert Post.from_bytes(post.to_bytes()) == post
