@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 FREIGHT = (
     '[[rule]]\nid = "freight"\ntopic = "Logistics"\n'
-    "query = '\"rail freight\" AND customs'\nalert = \"immediate\"\n"
+    'query = \'"rail freight" AND customs\'\nalert = "immediate"\n'
 )
 
 
