@@ -38,9 +38,14 @@ log = logging.getLogger("monitor.daemon")
 @contextmanager
 def state_lock(state_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``state/monitor.pid``; refuse when another process holds it."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "monitor.pid"
-    handle: IO[str] = path.open("a+", encoding="ascii")
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        handle: IO[str] = path.open("a+", encoding="ascii")
+    except OSError as exc:  # read-only, full, not ours: nothing could be stored; say so, exit 1
+        raise StoreError(
+            str(path), "cannot write the lock file (the state directory must be writable)"
+        ) from exc
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

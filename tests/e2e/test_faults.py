@@ -4,10 +4,14 @@ Each must give a clear message naming where, and leave a daemon that keeps runni
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import socket
+import sqlite3
+import subprocess
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -169,3 +173,102 @@ retry = {json.dumps(["1s"] * 12)}
     assert alert["To"] == "desk@example.org"
     assert "outbox: empty" in after
     assert "alert to desk@example.org" in after  # the last delivery
+
+
+# -- a full disk, a read-only state directory ------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(project: Path) -> Iterator[Path]:
+    """state/ on a tmpfs of 16 MiB (root can mount; the tests run as root), unmounted after."""
+    state = project / "state"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(state)], check=True)
+    try:
+        yield state
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=True)
+
+
+def fill(directory: Path) -> Path:
+    """Write a file into ``directory`` until its file system says it is full (ENOSPC)."""
+    filler = directory / "filler"
+    chunk = b"\0" * 65536
+    failed = 0
+    with filler.open("wb", buffering=0) as out:
+        while not failed:
+            try:
+                out.write(chunk)
+            except OSError as exc:
+                failed = exc.errno or -1
+    assert failed == errno.ENOSPC
+    return filler
+
+
+def add_item(site: LocalSite, article: str) -> None:
+    """Put one more item, linking ``articles/<article>``, at the top of the test feed."""
+    feed = site.root / "feeds" / "rss.xml"
+    item = (
+        f"<item><title>New: {article}</title><link>{site.url('articles/' + article)}</link>"
+        "<pubDate>Mon, 23 Nov 2026 09:00:00 GMT</pubDate></item>"
+    )
+    feed.write_text(
+        feed.read_text(encoding="utf-8").replace("<item>", item + "<item>", 1), encoding="utf-8"
+    )
+
+
+def integrity(db: Path) -> tuple[str, int]:
+    """PRAGMA integrity_check and how many articles are stored."""
+    conn = sqlite3.connect(db)
+    try:
+        check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return check, conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_full_disk_fails_polls_clearly_and_they_succeed_once_there_is_room(
+    project: Path, site: LocalSite, small_disk: Path
+) -> None:
+    daemon = MonitorProcess(write_config(project, site))
+    try:
+        daemon.wait_for("poll.done", timeout=120)
+        daemon.wait_for('poll.not_modified source="Test RSS"')
+        filler = fill(small_disk)
+        add_item(site, "death-penalty.html")
+
+        error = daemon.wait_for("store_error", timeout=120)
+        assert "monitor.db: cannot" in error
+        assert "full" in error
+        daemon.wait_for("store_error")  # the next poll tries again, and fails again
+
+        filler.unlink()
+        stored = daemon.wait_for("article.stored", timeout=120)
+        assert "death-penalty.html" in stored
+        daemon.wait_for('poll.not_modified source="Test RSS"')
+    finally:
+        assert daemon.stop() == 0
+    assert "Traceback" not in "".join(daemon.log)
+    assert integrity(small_disk / "monitor.db") == ("ok", 4)
+
+
+def test_a_read_only_state_directory_stops_the_daemon_at_start_with_a_clear_message(
+    project: Path, site: LocalSite
+) -> None:
+    config = write_config(project, site)
+    assert cli.main(["--config", str(config), "subscribers", "add", "a@example.org"]) == 0
+    state = project / "state"
+    # A read-only bind mount of state/ onto itself: read-only even for root.
+    subprocess.run(["mount", "--bind", str(state), str(state)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(state)], check=True)
+        daemon = MonitorProcess(config)
+        code = daemon.process.wait(timeout=120)
+        daemon.reader.join(timeout=5)
+    finally:
+        subprocess.run(["umount", str(state)], check=True)
+    log = "".join(daemon.lines.queue)
+    assert code == 1, log
+    assert f"{state / 'monitor.pid'}: cannot write the lock file" in log
+    assert "Read-only file system" in log
+    assert "Traceback" not in log
+    assert integrity(state / "monitor.db") == ("ok", 0)
