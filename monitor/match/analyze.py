@@ -40,7 +40,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from operator import itemgetter
 
 import Stemmer
 
@@ -122,30 +121,45 @@ Plan = tuple[tuple[str, str], ...]
 
 
 @cache
-def token_pattern() -> re.Pattern[str]:
-    """Group 1 of each match is a token; a possessive "'s" after it is consumed, not kept."""
+def token_pattern(wide: bool = False) -> re.Pattern[str]:
+    """Group 1 of each match is a token; a possessive "'s" after it is consumed, not kept.
+
+    ``wide``: also the combining marks beyond U+FFFF (historic scripts, musical symbols).
+    Without them the character class compiles to one bitmap and a text is tokenised as fast
+    as with ``\\w+``; with them, sre checks each separator against a list of ranges, two times
+    slower on article text (#6, bench/match_bench.py). :func:`tokens` picks the wide one only
+    for texts that have characters beyond U+FFFF.
+    """
+    end = 0x20000 if wide else 0x10000
     marks: list[str] = []
     start = -1
-    for cp in range(0x20001):
-        is_mark = cp < 0x20000 and unicodedata.category(chr(cp)).startswith("M")
+    for cp in range(end + 1):
+        is_mark = cp < end and unicodedata.category(chr(cp)).startswith("M")
         if is_mark and start < 0:
             start = cp
         elif not is_mark and start >= 0:
             marks.append(f"\\U{start:08x}-\\U{cp - 1:08x}")
             start = -1
-    # One character class (\\w plus marks) is as fast as \\w+; "_" is blanked out beforehand.
+    # "_" is blanked out beforehand.
     word = f"[\\w{''.join(marks)}{_INVISIBLE}]"
     return re.compile(f"({word}+)(?:[{APOSTROPHES}][sS](?!{word}))?")
 
 
+_WIDE = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _pattern_for(text: str) -> re.Pattern[str]:
+    return token_pattern(not text.isascii() and _WIDE.search(text) is not None)
+
+
 def tokens(text: str) -> list[str]:
     """The tokens of ``text``, as written."""
-    return token_pattern().findall(text.replace("_", " "))
+    return _pattern_for(text).findall(text.replace("_", " "))
 
 
 def token_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each token of ``text``, in the order :func:`tokens` gives them."""
-    return [found.span(1) for found in token_pattern().finditer(text.replace("_", " "))]
+    return [found.span(1) for found in _pattern_for(text).finditer(text.replace("_", " "))]
 
 
 def fold(token: str) -> str:
@@ -266,81 +280,6 @@ class Analyzer:
         return out
 
 
-class FieldText:
-    """One field of a text (title or body) tokenised once; word positions found on demand.
-
-    ``folds`` and ``stems`` are the sets of its words' folded forms and stems; positions (for
-    phrases, NEAR and spans) are indexed in one pass the first time something asks.
-    """
-
-    __slots__ = (
-        "_fold_pos",
-        "_offsets",
-        "_positions",
-        "_prefixes",
-        "_stem_pos",
-        "folds",
-        "known",
-        "stems",
-        "text",
-        "tokens",
-    )
-
-    def __init__(self, text: str, analyzer: Analyzer, plan: Plan) -> None:
-        self.text = text
-        self.tokens = tokens(text) if text else []
-        types = set(self.tokens)
-        self.known = known = analyzer.learn(plan, types)
-        self.folds = set(map(known.folded.__getitem__, types))
-        self.stems = set(map(known.stems.__getitem__, types))
-        self._fold_pos: dict[str, list[int]] = {}
-        self._stem_pos: dict[str, list[int]] | None = None
-        self._positions: dict[tuple[str, str], list[int]] = {}
-        self._prefixes: dict[str, list[str]] = {}
-        self._offsets: list[tuple[int, int]] | None = None
-
-    def with_prefix(self, prefix: str) -> list[str]:
-        found = self._prefixes.get(prefix)
-        if found is None:
-            found = self._prefixes[prefix] = [w for w in self.folds if w.startswith(prefix)]
-        return found
-
-    def positions(self, word: str, how: str, stem: str) -> list[int]:
-        """Where a query word occurs, in order: ``how`` it compares, its ``stem`` here."""
-        found = self._positions.get((word, how))
-        if found is None:
-            found = self._positions[word, how] = self._find(word, how, stem)
-        return found
-
-    def _find(self, word: str, how: str, stem: str) -> list[int]:
-        if self._stem_pos is None:
-            self._index()
-        stem_pos, fold_pos = self._stem_pos or {}, self._fold_pos
-        if how == "exact":
-            return fold_pos.get(word, [])
-        if how == "prefix":
-            return sorted(p for key in self.with_prefix(word) for p in fold_pos[key])
-        found = stem_pos.get(stem, [])
-        extra = [*(stem_pos.get(word, ()) if word != stem else ()), *(fold_pos.get(stem, ()))]
-        return sorted({*found, *extra}) if extra else found
-
-    def _index(self) -> None:
-        """Positions of every stem and folded word: one pass, when a phrase first needs it."""
-        stem_pos: dict[str, list[int]] = defaultdict(list)
-        fold_pos: dict[str, list[int]] = defaultdict(list)
-        folded_of, stem_of = self.known.folded, self.known.stems
-        for i, token in enumerate(self.tokens):
-            stem_pos[stem_of[token]].append(i)
-            fold_pos[folded_of[token]].append(i)
-        self._fold_pos = dict(fold_pos)
-        self._stem_pos = dict(stem_pos)
-
-    def offsets(self) -> list[tuple[int, int]]:
-        if self._offsets is None:
-            self._offsets = token_spans(self.text)
-        return self._offsets
-
-
 class WordIndex:
     """Query words by the keys a text's words are looked up with, under one stemming plan.
 
@@ -348,19 +287,27 @@ class WordIndex:
     stems are equal, or when one side's stem is the other's whole folded word (Snowball stems
     unevenly: "казахстан" → "казахста" but "казахстане" → "казахстан"); ``exact`` words when
     the folded words are equal; ``prefix`` words when the folded text word starts with them.
+
+    Which query words a text word matches is worked out once per distinct word as written and
+    remembered (:meth:`hits`), so that a text costs a dictionary look-up per distinct word:
+    folding, stemming and prefix cuts run only for words never met before (#6: the look-ups
+    with stems and prefixes per text were most of the time per article at 10,000 rules).
     """
+
+    #: Forget the words met beyond this many (a daemon meets new words forever).
+    LIMIT = 200_000
 
     def __init__(self, words: Sequence[tuple[str, str]], analyzer: Analyzer, plan: Plan) -> None:
         """``words``: (folded text, how) of each query word; its index is its id."""
+        self.analyzer, self.plan = analyzer, plan
         stemmed = [text for text, how in words if how == "stem"]
-        #: Folded query word → its stem under this plan.
-        self.stems = dict(zip(stemmed, analyzer.stem_many(plan, stemmed), strict=True))
+        stems = dict(zip(stemmed, analyzer.stem_many(plan, stemmed), strict=True))
         by_stem: dict[str, list[int]] = defaultdict(list)
         by_fold: dict[str, list[int]] = defaultdict(list)
         by_prefix: dict[str, list[int]] = defaultdict(list)
         for wid, (text, how) in enumerate(words):
             if how == "stem":
-                stem = self.stems[text]
+                stem = stems[text]
                 by_stem[stem].append(wid)
                 by_fold[stem].append(wid)
                 if text != stem:
@@ -370,27 +317,78 @@ class WordIndex:
             else:
                 by_prefix[text].append(wid)
         self.by_stem, self.by_fold, self.by_prefix = dict(by_stem), dict(by_fold), dict(by_prefix)
-        # sets, so that intersecting with a text's words iterates the smaller side
-        self.stem_keys, self.fold_keys = set(by_stem), set(by_fold)
-        #: (length, the prefixes of that length), to cut each text word to every length once.
-        self.prefix_keys = [
-            (itemgetter(slice(n)), {prefix for prefix in by_prefix if len(prefix) == n})
-            for n in sorted({len(prefix) for prefix in by_prefix})
-        ]
+        self.prefix_lengths = sorted({len(prefix) for prefix in by_prefix})
+        #: Text word as written → the ids of the query words it matches (mostly none).
+        self._hits: dict[str, tuple[int, ...]] = {}
 
-    def present(self, field: FieldText) -> set[int]:
-        """The ids of the query words that occur in ``field``."""
+    def hits(self, words: set[str]) -> dict[str, tuple[int, ...]]:
+        """A mapping that has, for each of ``words``, the ids of the query words it matches."""
+        hits = self._hits
+        new = words.difference(hits)
+        if new:
+            if len(hits) + len(new) > self.LIMIT:
+                hits = self._hits = {}  # a new dict: threads reading the old one keep it
+                new = words
+            known = self.analyzer.learn(self.plan, new)
+            folded, stems = known.folded, known.stems
+            for word in new:
+                hits[word] = self._ids(folded[word], stems[word])
+        return hits
+
+    def _ids(self, folded: str, stem: str) -> tuple[int, ...]:
         found: set[int] = set()
-        by_stem, by_fold = self.by_stem, self.by_fold
-        for key in field.stems & self.stem_keys:
-            found.update(by_stem[key])
-        for key in field.folds & self.fold_keys:
-            found.update(by_fold[key])
+        found.update(self.by_stem.get(stem, ()))
+        found.update(self.by_fold.get(folded, ()))
         by_prefix = self.by_prefix
-        for cut, keys in self.prefix_keys:
-            for key in keys.intersection(map(cut, field.folds)):
-                found.update(by_prefix[key])
-        return found
+        for n in self.prefix_lengths:
+            if n > len(folded):
+                break
+            found.update(by_prefix.get(folded[:n], ()))
+        return tuple(sorted(found))
+
+    def field(self, text: str) -> FieldText:
+        return FieldText(text, self)
+
+
+class FieldText:
+    """One field of a text (title or body) tokenised once, and the query words found in it.
+
+    ``present`` is the set of the ids of the query words it has; their positions (for
+    phrases, NEAR and spans) are indexed in one pass the first time something asks.
+    """
+
+    __slots__ = ("_hits", "_offsets", "_where", "present", "text", "tokens")
+
+    def __init__(self, text: str, index: WordIndex) -> None:
+        self.text = text
+        self.tokens = tokens(text) if text else []
+        types = set(self.tokens)
+        self._hits = hits = index.hits(types)
+        #: The ids of the query words found in this field.
+        self.present: set[int] = set().union(*map(hits.__getitem__, types))
+        self._where: dict[int, list[int]] | None = None
+        self._offsets: list[tuple[int, int]] | None = None
+
+    def positions(self, wid: int) -> list[int]:
+        """The token positions where query word ``wid`` occurs, in order."""
+        where = self._where
+        if where is None:
+            where = self._where = self._index()
+        return where.get(wid, [])
+
+    def _index(self) -> dict[int, list[int]]:
+        """Positions of every query word present: one pass, when a phrase first needs it."""
+        hits = self._hits
+        where: dict[int, list[int]] = defaultdict(list)
+        for i, token in enumerate(self.tokens):
+            for wid in hits[token]:
+                where[wid].append(i)
+        return where
+
+    def offsets(self) -> list[tuple[int, int]]:
+        if self._offsets is None:
+            self._offsets = token_spans(self.text)
+        return self._offsets
 
 
 #: An occurrence: first and last token position (inclusive), and the term pieces it is made of.

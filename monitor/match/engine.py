@@ -27,14 +27,16 @@ met, when it is first met.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from itertools import compress
+from operator import eq
 from urllib.parse import urlsplit
 
 from monitor.errors import RuleError
 from monitor.match import analyze
 from monitor.match.analyze import (
     Analyzer,
-    FieldText,
     Occ,
     Plan,
     WordIndex,
@@ -69,14 +71,11 @@ class Doc:
     def __init__(
         self, matcher: Matcher, plan: Plan, title: str, text: str, meta: tuple[str, str, str]
     ) -> None:
-        self.index = index = matcher.plan_index(plan)
+        index = matcher.plan_index(plan)
         self.word_ids = matcher.word_ids
-        self.fields = {
-            "title": FieldText(title, matcher.analyzer, plan),
-            "text": FieldText(text, matcher.analyzer, plan),
-        }
+        self.fields = {"title": index.field(title), "text": index.field(text)}
         #: Per field, the ids of the query words found in it; and in either.
-        self.present = {name: index.present(field) for name, field in self.fields.items()}
+        self.present = {name: field.present for name, field in self.fields.items()}
         self.anywhere = self.present["title"] | self.present["text"]
         source, url, lang = meta
         self.source = tuple(analyze.fold(token) for token in analyze.tokens(source))
@@ -118,12 +117,12 @@ class Doc:
     def _starts(self, term: Term, name: str) -> Iterator[int]:
         """The positions in the field where ``term`` (a word or phrase) begins."""
         present, ids = self.present[name], self.word_ids
-        if not all(ids[word] in present for word in term.words):
+        wids = [ids[word] for word in term.words]
+        if not all(wid in present for wid in wids):
             return
-        field, stems = self.fields[name], self.index.stems
-        first, *rest = term.words
-        starts = field.positions(first.text, first.how, stems.get(first.text, first.text))
-        later = [set(field.positions(w.text, w.how, stems.get(w.text, w.text))) for w in rest]
+        field = self.fields[name]
+        starts = field.positions(wids[0])
+        later = [set(field.positions(wid)) for wid in wids[1:]]
         if not later:
             yield from starts
         elif len(later) == 1:
@@ -254,40 +253,40 @@ class Matcher:
         self.nodes = tuple(_intern(node, interned) for node in nodes)
         self.analyzer = Analyzer()
         self.word_ids: dict[Word, int] = {}
-        ids = self.word_ids
-        #: Per word id: the queries it alone can make candidates (their one clause has it) …
-        self.single: list[list[int]] = []
-        #: … and (query, clause bit) for queries of several clauses.
-        self.postings: list[list[tuple[int, int]]] = []
-        self.full: list[int] = []
+        #: Per clause (of any query): the query it belongs to; per query, its clause count.
+        self.clause_query: list[int] = []
+        self.need: list[int] = []
         self.always: list[int] = []
+        word_clauses: list[list[int]] = []
         for q, node in enumerate(self.nodes):
             found = clauses(node)
-            self.full.append((1 << len(found)) - 1)
+            self.need.append(len(found))
             if not found:
                 self.always.append(q)
-            for bit, clause in enumerate(found):
+            for clause in found:
+                cid = len(self.clause_query)
+                self.clause_query.append(q)
                 for word in clause:
-                    wid = self._word_id(word)
-                    if len(found) == 1:
-                        self.single[wid].append(q)
-                    else:
-                        self.postings[wid].append((q, 1 << bit))
+                    wid = self.word_ids.setdefault(word, len(self.word_ids))
+                    if wid == len(word_clauses):
+                        word_clauses.append([])
+                    word_clauses[wid].append(cid)
         for node in interned.values():
             for word in node.words if isinstance(node, Term) else ():
-                self._word_id(word)
-        self.words = list(ids)
-        #: Per query, its compiled test; None for direct queries, which never need one.
-        self.tests = [None if _direct(node) else _compile(node, ids) for node in self.nodes]
+                self.word_ids.setdefault(word, len(self.word_ids))
+        #: Per word id: the clauses it meets.
+        self.word_clauses = [tuple(cids) for cids in word_clauses]
+        self.word_clauses += [()] * (len(self.word_ids) - len(self.word_clauses))
+        self.words = list(self.word_ids)
+        ids = self.word_ids
+        #: Per query that needs one, its compiled test (direct queries never do).
+        self.tests = {
+            q: _compile(node, ids) for q, node in enumerate(self.nodes) if not _direct(node)
+        }
+        #: The queries that match whenever all their clauses are met.
+        self.direct = frozenset(range(len(self.nodes))).difference(self.tests)
         self._plans: dict[Plan, WordIndex] = {}
         self._lock = threading.Lock()
-
-    def _word_id(self, word: Word) -> int:
-        wid = self.word_ids.setdefault(word, len(self.word_ids))
-        if wid == len(self.single):
-            self.single.append([])
-            self.postings.append([])
-        return wid
 
     def __getstate__(self) -> dict[str, object]:
         return {"nodes": self.written}
@@ -312,19 +311,22 @@ class Matcher:
         return Doc(self, plan_for(lang), title, text, (source, url, lang or ""))
 
     def matching(self, doc: Doc) -> list[int]:
-        """Ids of the queries that match ``doc``, in order."""
-        single, postings, full = self.single, self.postings, self.full
-        candidates = set(self.always)
-        mask: dict[int, int] = {}
-        get = mask.get
-        for wid in doc.anywhere:
-            candidates.update(single[wid])
-            for q, bit in postings[wid]:
-                mask[q] = get(q, 0) | bit
-        candidates.update(q for q, bits in mask.items() if bits == full[q])
-        found = sorted(candidates)
+        """Ids of the queries that match ``doc``, in order.
+
+        The queries with every clause met are found with set and counting operations that run
+        in C, with no Python code per query (#6: a loop over the postings of each word present
+        cost milliseconds per article at 10,000 rules); only those needing a test run it.
+        """
+        met = set().union(*map(self.word_clauses.__getitem__, doc.anywhere))
+        counts = Counter(map(self.clause_query.__getitem__, met))
+        queries = list(counts)
+        done = map(eq, map(self.need.__getitem__, queries), counts.values())
+        candidates = set(compress(queries, done))
+        candidates.update(self.always)
         tests = self.tests
-        return [q for q in found if (test := tests[q]) is None or test(doc)]
+        found = [q for q in candidates.difference(self.direct) if tests[q](doc)]
+        found.extend(candidates.intersection(self.direct))
+        return sorted(found)
 
     def why(self, i: int, doc: Doc) -> str:
         """Why query ``i`` matched ``doc``, as query text: the part of it that holds.

@@ -1,0 +1,473 @@
+"""Rules engine speed against naive regexes, a multi-pattern peer and the floor (issue #6).
+
+    .venv/bin/python bench/match_bench.py [DATA_DIR] [--sizes 100,1000,10000] [--seed 6]
+        [--rounds 3] [--naive-articles 30] [--json FILE]
+
+DATA_DIR is the article-extraction benchmark (default ../shared/data/aeb): its
+ground-truth.json holds the real article bodies of its 181 pages, which are the texts matched
+here (read in place). For each size a rule set is GENERATED from the bodies' vocabulary with a
+fixed seed: single words, implicit AND, OR-groups, phrases (word pairs that occur in the
+bodies), NOT, prefixes and NEAR/n, with words drawn from those in 2-25% of the bodies, so
+that a realistic share of the rules hits each body. In one run, per size:
+
+- ours: ``monitor.match.compile_queries(rules)`` (DESIGN §8), compile time and time per
+  article of ``.match(body)``;
+- naive: each rule as a tree of Python ``re`` patterns (one per term) searched in the
+  lower-cased body, AND/OR/NOT short-circuited in Python; on every k-th body only
+  (``--naive-articles``), as it takes seconds per body at 10,000 rules;
+- peer: pyahocorasick (the ``bench`` extra) over all terms of all rules as token strings, on
+  the lower-cased tokens joined by spaces; then only the rules with a term found are
+  evaluated (term sets and, for NEAR, token positions);
+- floor: lower-casing and tokenising the body, nothing matched.
+
+Times are the best of ``--rounds`` passes after a warm-up pass (the machine is shared; the
+warm-up fills our stem cache, as a running daemon has it filled).
+
+Agreement. The peers compare words exactly (a word matches the same token, no stemming);
+ours stems. So ours is also run on the same rules with every word made exact (``=word``,
+``="a b"``; prefixes unchanged): that must give the peers' matches on every body, and the
+differences between ours stemmed and ours exact are the matches stemming adds or removes,
+reported with counts and examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import random
+import re
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import accumulate, pairwise
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "aeb"
+sys.path.insert(0, str(REPO))  # run as a script from a checkout
+
+#: The peers' and the floor's tokeniser: word characters; a possessive "'s" is dropped, as ours
+#: drops it (so that both sides count the same words between NEAR terms).
+TOKEN = re.compile(r"(\w+)(?:['\u2019\u02bc]s(?!\w))?")
+#: Between the words of a phrase, for the naive regexes.
+GAP = r"(?:['\u2019\u02bc]s(?!\w))?\W+"
+
+# -- rules: generated from the bodies' vocabulary ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class T:
+    """A term: words (exact) or a prefix."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+
+#: A rule as a tree: ("term", T) | ("and", [..]) | ("or", [..]) | ("not", x) | ("near", a, b, n)
+Tree = tuple[Any, ...]
+
+
+def load_bodies(data: Path) -> list[str]:
+    truth = json.loads((data / "ground-truth.json").read_text(encoding="utf-8"))
+    return [str(page["articleBody"]) for _, page in sorted(truth.items())]
+
+
+class Vocabulary:
+    def __init__(self, bodies: Sequence[str]) -> None:
+        df: Counter[str] = Counter()
+        pairs: Counter[tuple[str, str]] = Counter()
+        for body in bodies:
+            toks = TOKEN.findall(body.lower())
+            df.update(set(toks))
+            pairs.update(set(pairwise(toks)))
+        n = len(bodies)
+
+        def good(word: str) -> bool:
+            return word.isalpha() and len(word) >= 4 and 2 <= df[word] <= n // 4
+
+        self.common = sorted(w for w in df if good(w) and df[w] >= 10)
+        self.rare = sorted(w for w in df if good(w) and df[w] < 10)
+        self.pairs = sorted(
+            p for p, count in pairs.items() if count >= 2 and good(p[0]) and good(p[1])
+        )
+
+    def word(self, rng: random.Random) -> str:
+        return rng.choice(self.common if rng.random() < 0.5 else self.rare)
+
+
+def generate(vocab: Vocabulary, count: int, seed: int) -> list[Tree]:
+    rng = random.Random(seed)
+
+    def word() -> Tree:
+        return ("term", T((vocab.word(rng),)))
+
+    def phrase() -> Tree:
+        return ("term", T(rng.choice(vocab.pairs)))
+
+    def prefix() -> Tree:
+        w = vocab.word(rng)
+        return ("term", T((w[: max(4, len(w) - 3)],), prefix=True))
+
+    def any_term() -> Tree:
+        return rng.choice([word, word, word, phrase, prefix])()
+
+    def group(k: int) -> Tree:
+        return ("or", [any_term() for _ in range(k)])
+
+    templates: list[Callable[[], Tree]] = [
+        word,
+        lambda: ("and", [word(), word()]),
+        lambda: ("and", [group(3), word()]),
+        lambda: ("and", [phrase(), ("not", word())]),
+        lambda: ("and", [prefix(), group(2)]),
+        lambda: (
+            "near",
+            word(),
+            rng.choice([word, phrase, lambda: group(2)])(),
+            rng.randint(3, 10),
+        ),
+        lambda: ("and", [group(3), ("or", [word(), prefix()]), ("not", word())]),
+    ]
+    weights = [10, 15, 20, 10, 10, 15, 20]
+    return [rng.choices(templates, weights)[0]() for _ in range(count)]
+
+
+def render(tree: Tree, exact: bool = False) -> str:
+    """A rule tree in our query language; ``exact``: every word as =word."""
+    kind = tree[0]
+    if kind == "term":
+        term: T = tree[1]
+        text = " ".join(term.words) + ("*" if term.prefix else "")
+        if len(term.words) > 1:
+            text = f'"{text}"'
+        return f"={text}" if exact and not term.prefix else text
+    if kind == "and":
+        return " ".join(render(child, exact) for child in tree[1])
+    if kind == "or":
+        return "(" + " OR ".join(render(child, exact) for child in tree[1]) + ")"
+    if kind == "not":
+        return "-" + render(tree[1], exact)
+    return f"{render(tree[1], exact)} NEAR/{tree[3]} {render(tree[2], exact)}"
+
+
+def terms_of(tree: Tree) -> list[T]:
+    kind = tree[0]
+    if kind == "term":
+        return [tree[1]]
+    if kind in ("and", "or"):
+        return [t for child in tree[1] for t in terms_of(child)]
+    if kind == "not":
+        return terms_of(tree[1])
+    return terms_of(tree[1]) + terms_of(tree[2])
+
+
+def positive_terms(tree: Tree) -> list[T]:
+    kind = tree[0]
+    if kind == "not":
+        return []
+    if kind in ("and", "or"):
+        return [t for child in tree[1] for t in positive_terms(child)]
+    return terms_of(tree)
+
+
+# -- the floor ----------------------------------------------------------------------------------
+
+
+def floor(body: str) -> int:
+    return len(TOKEN.findall(body.lower()))
+
+
+# -- naive: one regex per term, the rule's logic in Python --------------------------------------
+
+
+def term_regex(term: T) -> str:
+    words = [re.escape(w) for w in term.words]
+    return r"(?<!\w)" + GAP.join(words) + (r"\w*" if term.prefix else r"(?!\w)")
+
+
+def side_regex(tree: Tree) -> str:
+    if tree[0] == "term":
+        return term_regex(tree[1])
+    return "(?:" + "|".join(side_regex(child) for child in tree[1]) + ")"
+
+
+Check = Callable[[str], bool]
+
+
+def naive_check(tree: Tree) -> Check:
+    kind = tree[0]
+    if kind in ("term", "near"):
+        if kind == "term":
+            pattern = term_regex(tree[1])
+        else:
+            a, b, n = side_regex(tree[1]), side_regex(tree[2]), tree[3]
+            between = rf"(?:{GAP}\w+){{0,{n}}}{GAP}"
+            pattern = f"{a}{between}{b}|{b}{between}{a}"
+        search = re.compile(pattern).search
+        return lambda text: search(text) is not None
+    if kind == "not":
+        inner = naive_check(tree[1])
+        return lambda text: not inner(text)
+    checks = [naive_check(child) for child in tree[1]]
+    if kind == "and":
+        return lambda text: all(check(text) for check in checks)
+    return lambda text: any(check(text) for check in checks)
+
+
+class Naive:
+    def __init__(self, trees: Sequence[Tree]) -> None:
+        self.checks = [naive_check(tree) for tree in trees]
+
+    def match(self, body: str) -> set[int]:
+        text = body.lower()
+        return {i for i, check in enumerate(self.checks) if check(text)}
+
+
+# -- peer: Aho-Corasick over all terms, then only the touched rules -----------------------------
+
+
+class Peer:
+    """pyahocorasick over every term of every rule, then the rules with a term found."""
+
+    def __init__(self, trees: Sequence[Tree]) -> None:
+        import ahocorasick
+
+        self.automaton = ahocorasick.Automaton()
+        self.ids: dict[T, int] = {}
+        for tree in trees:
+            for term in terms_of(tree):
+                if term not in self.ids:
+                    tid = self.ids[term] = len(self.ids)
+                    key = " " + " ".join(term.words) + ("" if term.prefix else " ")
+                    found = self.automaton.get(key, None)
+                    entry = (found or []) + [(tid, len(term.words), term.prefix)]
+                    self.automaton.add_word(key, entry)
+        self.automaton.make_automaton()
+        self.rules_of: dict[int, list[int]] = defaultdict(list)
+        for i, tree in enumerate(trees):
+            for tid in {self.ids[term] for term in positive_terms(tree)}:
+                self.rules_of[tid].append(i)
+        self.checks = [self._compile(tree) for tree in trees]
+
+    def _compile(self, tree: Tree) -> Callable[[dict[int, list[int]]], bool]:
+        kind = tree[0]
+        if kind == "term":
+            tid = self.ids[tree[1]]
+            return lambda found: tid in found
+        if kind == "not":
+            inner = self._compile(tree[1])
+            return lambda found: not inner(found)
+        if kind == "near":
+            left, right = self._occ(tree[1]), self._occ(tree[2])
+            n = tree[3]
+
+            def near(found: dict[int, list[int]]) -> bool:
+                a, b = left(found), right(found)
+                if not a or not b:
+                    return False
+                starts = [occ[0] for occ in b]
+                for first, last in a:
+                    lo = bisect.bisect_left(starts, first - n - 4)
+                    for s, e in b[lo:]:
+                        if s > last + n + 1:
+                            break
+                        if (s > last and s - last - 1 <= n) or (first > e and first - e - 1 <= n):
+                            return True
+                return False
+
+            return near
+        checks = [self._compile(child) for child in tree[1]]
+        if kind == "and":
+            return lambda found: all(check(found) for check in checks)
+        return lambda found: any(check(found) for check in checks)
+
+    def _occ(self, tree: Tree) -> Callable[[dict[int, list[int]]], list[tuple[int, int]]]:
+        terms = [tree[1]] if tree[0] == "term" else [child[1] for child in tree[1]]
+        spans = [(self.ids[t], len(t.words) - 1) for t in terms]
+        return lambda found: sorted((p, p + k) for tid, k in spans for p in found.get(tid, ()))
+
+    def match(self, body: str) -> set[int]:
+        toks = TOKEN.findall(body.lower())
+        text = " " + " ".join(toks) + " "
+        starts = list(accumulate([len(tok) + 1 for tok in toks], initial=0))
+        found: dict[int, list[int]] = defaultdict(list)
+        for end, entries in self.automaton.iter(text):
+            for tid, n, prefix in entries:
+                # the token holding the term's last character; a term's first token n-1 before
+                last = bisect.bisect_right(starts, end - (0 if prefix else 1)) - 1
+                found[tid].append(last - n + 1)
+        touched = {i for tid in found for i in self.rules_of.get(tid, ())}
+        checks = self.checks
+        return {i for i in touched if checks[i](found)}
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def best_pass(run: Callable[[str], object], bodies: Sequence[str], rounds: int) -> float:
+    """Seconds per body: the best of ``rounds`` passes, after one warm-up pass."""
+    for body in bodies:
+        run(body)
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for body in bodies:
+            run(body)
+        best = min(best, time.perf_counter() - start)
+    return best / len(bodies)
+
+
+def differences(
+    a: list[set[int]], b: list[set[int]], rules: Sequence[str], bodies: Sequence[int]
+) -> dict[str, Any]:
+    only_a = [(d, r) for d, x, y in zip(bodies, a, b, strict=True) for r in sorted(x - y)]
+    only_b = [(d, r) for d, x, y in zip(bodies, a, b, strict=True) for r in sorted(y - x)]
+    return {
+        "only_first": len(only_a),
+        "only_second": len(only_b),
+        "examples_first": [{"body": d, "rule": rules[r]} for d, r in only_a[:3]],
+        "examples_second": [{"body": d, "rule": rules[r]} for d, r in only_b[:3]],
+    }
+
+
+def stemming_examples(
+    stemmed: list[set[int]], exact: list[set[int]], trees: Sequence[Tree], bodies: Sequence[str]
+) -> list[dict[str, str]]:
+    """For a few rules that stemming made match: the rule, and body words its words found."""
+    from monitor.match.analyze import Analyzer, fold, plan_for, tokens
+
+    analyzer, plan = Analyzer(), plan_for(None)
+    out: list[dict[str, str]] = []
+    seen: set[int] = set()
+    for d, (x, y) in enumerate(zip(stemmed, exact, strict=True)):
+        for r in sorted(x - y):
+            if r in seen or len(out) >= 5:
+                continue
+            seen.add(r)
+            words = {w for t in terms_of(trees[r]) if not t.prefix for w in t.words}
+            stems = {analyzer.stem(plan, w): w for w in words}
+            body_words = {fold(tok) for tok in tokens(bodies[d])}
+            found = sorted(
+                f"{w}→{stems[analyzer.stem(plan, w)]}"
+                for w in body_words - words
+                if analyzer.stem(plan, w) in stems
+            )
+            out.append({"rule": render(trees[r]), "body": str(d), "by_stem": ", ".join(found[:4])})
+    return out
+
+
+def run_size(
+    bodies: list[str], vocab: Vocabulary, size: int, seed: int, rounds: int, every: int
+) -> dict[str, Any]:
+    from monitor.match import compile_queries
+
+    trees = generate(vocab, size, seed)
+    rules = [render(tree) for tree in trees]
+    exact_rules = [render(tree, exact=True) for tree in trees]
+
+    start = time.perf_counter()
+    ours = compile_queries(rules)
+    compile_s = time.perf_counter() - start
+    ours_exact = compile_queries(exact_rules)
+    start = time.perf_counter()
+    peer = Peer(trees)
+    peer_compile_s = time.perf_counter() - start
+    naive = Naive(trees)
+
+    sample = list(range(0, len(bodies), every))
+    sampled = [bodies[d] for d in sample]
+    t_floor = best_pass(floor, bodies, rounds)
+    t_ours = best_pass(ours.match, bodies, rounds)
+    t_peer = best_pass(peer.match, bodies, rounds)
+    t_naive = best_pass(naive.match, sampled, 1)
+
+    got_ours = [ours.match(body) for body in bodies]
+    got_exact = [ours_exact.match(body) for body in bodies]
+    got_peer = [peer.match(body) for body in bodies]
+    got_naive = [naive.match(body) for body in sampled]
+    everything = list(range(len(bodies)))
+    return {
+        "rules": size,
+        "seconds_per_article": {
+            "ours": t_ours,
+            "naive": t_naive,
+            "peer": t_peer,
+            "floor": t_floor,
+        },
+        "ours_vs_floor": t_ours / t_floor,
+        "naive_vs_ours": t_naive / t_ours,
+        "ours_vs_peer": t_ours / t_peer,
+        "peer_vs_floor": t_peer / t_floor,
+        "compile_seconds": {"ours": compile_s, "peer": peer_compile_s},
+        "matches_per_article": {
+            "ours": statistics.mean(map(len, got_ours)),
+            "ours_exact": statistics.mean(map(len, got_exact)),
+            "peer": statistics.mean(map(len, got_peer)),
+        },
+        "naive_articles": len(sample),
+        "agreement": {
+            "ours_exact_vs_peer": differences(got_exact, got_peer, exact_rules, everything),
+            "ours_exact_vs_naive": differences(
+                [got_exact[d] for d in sample], got_naive, exact_rules, sample
+            ),
+            "peer_vs_naive": differences(
+                [got_peer[d] for d in sample], got_naive, exact_rules, sample
+            ),
+            "stemming_ours_vs_ours_exact": differences(got_ours, got_exact, rules, everything),
+            "stemming_examples": stemming_examples(got_ours, got_exact, trees, bodies),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--naive-articles", type=int, default=20, help="bodies the naive approach runs on"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args(argv)
+
+    bodies = load_bodies(args.data)
+    vocab = Vocabulary(bodies)
+    every = max(1, len(bodies) // args.naive_articles)
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        result = run_size(bodies, vocab, size, args.seed, args.rounds, every)
+        results.append(result)
+        t = result["seconds_per_article"]
+        print(
+            f"{size:>6} rules: ours {t['ours'] * 1e3:.3f} ms/article"
+            f" ({result['ours_vs_floor']:.2f}x floor, {result['naive_vs_ours']:.0f}x faster"
+            f" than naive, {result['ours_vs_peer']:.2f}x peer);"
+            f" compile {result['compile_seconds']['ours']:.2f} s;"
+            f" {result['matches_per_article']['ours']:.1f} matches/article",
+            file=sys.stderr,
+        )
+    if len(results) > 1:
+        growth = (
+            results[-1]["seconds_per_article"]["ours"] / results[0]["seconds_per_article"]["ours"]
+        )
+        print(
+            f"ours per article, {results[-1]['rules']} vs {results[0]['rules']} rules:"
+            f" {growth:.2f}x",
+            file=sys.stderr,
+        )
+    out = {"bodies": len(bodies), "seed": args.seed, "results": results}
+    text = json.dumps(out, ensure_ascii=False, indent=1)
+    if args.json:
+        args.json.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
