@@ -463,6 +463,9 @@ def subscribers_list(ctx: Context) -> int:
 def status(ctx: Context) -> int:
     """Show one screen: sources, last poll, matches today, last digest, errors.
 
+    With a PostgreSQL store, also every worker (alive, jobs running, last seen) and the
+    job queue's depth.
+
     \b
     Example:
       monitor status
@@ -470,6 +473,12 @@ def status(ctx: Context) -> int:
     from monitor import admin
 
     admin.print_status(ctx.config)
+    if ctx.config.store.url:
+        from datetime import UTC, datetime
+
+        from monitor import workers
+
+        click.echo("\n".join(workers.status_lines(ctx.config, datetime.now(UTC))))
     return 0
 
 
