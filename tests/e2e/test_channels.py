@@ -145,6 +145,7 @@ def test_a_refused_channel_never_holds_up_the_mail_and_its_url_stays_redacted(
     assert "retry_at=20" in logged  # retried later
     assert cli.main(["--config", str(config), "status"]) == 0
     shown = capsys.readouterr()
+    assert f"digest to json://monitor:****@127.0.0.1:{port}/hook: 1 attempt(s)" in shown.out
     assert SECRET not in out + err + shown.out + shown.err
 
 
