@@ -69,10 +69,21 @@ def pg_cluster() -> Iterator[PgCluster]:
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster: PgCluster) -> str:
+    """A database with press-monitor's schema applied, that ``pg_url`` copies."""
+    from monitor.store import open_postgres
+
+    url = pg_cluster.create_database("template")
+    open_postgres(url).close()
+    return url
+
+
 @pytest.fixture
-def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
-    """The URL of a fresh, empty PostgreSQL database of its own (with the password in it)."""
-    url = pg_cluster.create_database()
+def pg_url(pg_cluster: PgCluster, pg_template: str) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database of its own (the password in it), with the
+    current schema and no rows; ``pg_cluster.create_database()`` gives an empty one."""
+    url = pg_cluster.create_database(template=pg_template)
     try:
         yield url
     finally:
@@ -80,15 +91,44 @@ def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Any]:
-    """A real SQLite store under tmp_path, migrated, closed in teardown."""
-    from monitor.store import open_store
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A real store, migrated, closed in teardown: SQLite under tmp_path; in the store's own
+    tests (tests/unit/test_store_*.py) each test runs twice, on SQLite and on PostgreSQL
+    (issue #9: the proof that both implement one interface), unless marked sqlite_only."""
+    from monitor.store import open_postgres, open_store
 
-    db = open_store(tmp_path / "state" / "monitor.db")
+    backend = getattr(request, "param", "sqlite")
+    if backend == "postgres":
+        db: Any = open_postgres(request.getfixturevalue("pg_url"))
+    else:
+        db = open_store(tmp_path / "state" / "monitor.db")
     try:
         yield db
     finally:
         db.close()
+
+
+#: pytest-timeout limit for tests on PostgreSQL: the first one starts the server (initdb) and the
+#: last one stops it and removes its files, which take tens of seconds on a busy machine.
+PG_TIMEOUT = 180
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "pg_cluster" in names and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(PG_TIMEOUT))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the store's tests that take ``store`` on both backends (see ``store``)."""
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if (
+        "store" in metafunc.fixturenames
+        and module.startswith("test_store_")
+        and metafunc.definition.get_closest_marker("sqlite_only") is None
+    ):
+        metafunc.parametrize("store", ["sqlite", "postgres"], indirect=True)
 
 
 CHROMIUM_ARGS = [

@@ -18,10 +18,12 @@ import itertools
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 #: Where Debian's postgresql package puts the server programs; the newest major version wins.
@@ -151,10 +153,11 @@ class PgCluster:
         auth = USER if password is None else f"{USER}:{quote(password, safe='')}"
         return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, prefix: str = "test") -> str:
-        """A new, empty database; its URL."""
+    def create_database(self, prefix: str = "test", *, template: str | None = None) -> str:
+        """A new database, empty or a copy of ``template`` (a URL this made); its URL."""
         name = f"{prefix}_{next(self._names)}"
-        self.sql(f'CREATE DATABASE "{name}"')
+        copy = "" if template is None else f' TEMPLATE "{template.rsplit("/", 1)[1]}"'
+        self.sql(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
     def drop_database(self, url: str) -> None:
@@ -199,3 +202,23 @@ class PgCluster:
                 f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}{done.stderr}\n{log}"
             )
         return done
+
+
+def query(target: Any, statement: str) -> list[tuple[Any, ...]]:
+    """Rows of one SQL statement against a store's database, whichever the backend:
+    ``target`` is a SQLite file's path, a SqliteStore or a PostgresStore. For store tests
+    that look at the tables directly."""
+    from monitor.store.sqlite import SqliteStore
+
+    if isinstance(target, SqliteStore):
+        target = target.path
+    if isinstance(target, Path):
+        conn = sqlite3.connect(target)
+        try:
+            return conn.execute(statement).fetchall()
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(target.url) as pg:
+        return pg.execute(statement).fetchall()

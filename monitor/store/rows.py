@@ -11,7 +11,9 @@ import hashlib
 import json
 import sqlite3
 import unicodedata
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from monitor.models import Article, Item, SourceState
 
@@ -94,7 +96,7 @@ def load_strings(text: str) -> tuple[str, ...]:
     return tuple(str(value) for value in json.loads(text))
 
 
-def source_state(row: sqlite3.Row) -> SourceState:
+def source_state(row: sqlite3.Row | Mapping[str, Any]) -> SourceState:
     """A ``sources`` row → SourceState."""
     return SourceState(
         etag=row["etag"],

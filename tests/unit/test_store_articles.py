@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from monitor.models import Article, Item, Match, Stored
+from tests.pg import query
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 TEXT = (
@@ -44,12 +43,8 @@ def save(
     return stored
 
 
-def count(path: Path, table: str) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-    finally:
-        conn.close()
+def count(store: Any, table: str) -> int:
+    return int(query(store, f"SELECT count(*) FROM {table}")[0][0])
 
 
 def test_new_article_is_stored_and_known_by_url(store: Any) -> None:
@@ -63,8 +58,8 @@ def test_saving_the_same_url_twice_writes_one_row(store: Any) -> None:
     first = save(store, "https://news.example/a")
     again = save(store, "https://news.example/a", source="Other", text="Another text entirely.")
     assert again == Stored(first.article_id, new=False)
-    assert count(store.path, "articles") == 1
-    assert count(store.path, "matches") == 1
+    assert count(store, "articles") == 1
+    assert count(store, "matches") == 1
 
 
 def test_saving_remembers_the_item(store: Any) -> None:
@@ -102,7 +97,7 @@ def test_same_text_from_another_source_is_linked_not_stored_again(store: Any) ->
     assert copy.new is False
     assert copy.duplicate_of == original.article_id
     assert copy.article_id != original.article_id
-    assert count(store.path, "matches") == 1  # the copy's matches are not recorded
+    assert count(store, "matches") == 1  # the copy's matches are not recorded
 
 
 def test_duplicate_shows_as_also_published_by_and_not_as_an_entry(store: Any) -> None:
@@ -151,10 +146,8 @@ def test_matches_keep_terms_and_spans(store: Any) -> None:
     assert entry.topics == ("Courts", "Human rights")
     assert entry.spans == (("text", 4, 9), ("text", 82, 94), ("text", 150, 157), ("title", 0, 5))
     assert entry.text == TEXT
-    conn = sqlite3.connect(store.path)
-    terms = conn.execute("SELECT terms FROM matches WHERE rule_id = 'human-rights-kz'").fetchone()
-    conn.close()
-    assert terms == ('["Human rights", "torture"]',)
+    terms = query(store, "SELECT terms FROM matches WHERE rule_id = 'human-rights-kz'")
+    assert terms == [('["Human rights", "torture"]',)]
 
 
 def test_article_without_matches_is_not_an_entry(store: Any) -> None:

@@ -151,4 +151,4 @@ def test_repr_counts_articles(store: Any) -> None:
         [],
         NOW,
     )
-    assert repr(store) == f"<SqliteStore path={store.path} articles=1>"
+    assert repr(store) == f"<{type(store).__name__} path={store.path} articles=1>"

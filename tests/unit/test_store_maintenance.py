@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from monitor.errors import StoreError
 from monitor.models import Article, Item, Match
 from monitor.store import open_store
 from monitor.store.maintenance import FEED_ENTRIES, PRUNED
+from tests.pg import query
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 MATCH = Match(rule_id="r", topic="Elections", terms=("vote",), spans=(("text", 0, 4),))
@@ -31,14 +31,11 @@ def save(store: Any, n: int, found: datetime, *, matched: bool = False) -> int:
     return int(stored.article_id)
 
 
-def rows(path: Path, query: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(query).fetchall()
-    finally:
-        conn.close()
+def rows(target: Any, statement: str) -> list[tuple[Any, ...]]:
+    return query(target, statement)
 
 
+@pytest.mark.sqlite_only
 def test_backup_is_one_consistent_copy_while_another_writer_commits(
     store: Any, tmp_path: Path
 ) -> None:
@@ -82,6 +79,7 @@ def test_db_backup_command_copies_the_database(project: Path, capsys: Any) -> No
     assert rows(target, "SELECT url FROM articles") == [("https://news.example/1",)]
 
 
+@pytest.mark.sqlite_only
 def test_vacuum_gives_back_the_space_of_pruned_text(store: Any) -> None:
     for n in range(400):
         save(store, n, NOW - timedelta(days=400))
@@ -104,7 +102,7 @@ def test_prune_empties_old_text_but_keeps_title_url_dates_and_what_feeds_show(
 
     by_id = {
         row[0]: row[1:]
-        for row in rows(store.path, "SELECT id, title, url, found_at, text, reason FROM articles")
+        for row in rows(store, "SELECT id, title, url, found_at, text, reason FROM articles")
     }
     assert pruned == 3 + 5
     for article_id in plain:
@@ -125,7 +123,7 @@ def test_prune_keeps_the_text_a_pending_digest_will_show(store: Any) -> None:
     store.add_subscriber("reader@example.org", "daily", (), NOW - timedelta(days=500))
     pending = save(store, 1, NOW - timedelta(days=400), matched=True)
     store.prune(NOW - timedelta(days=365))
-    assert rows(store.path, f"SELECT text FROM articles WHERE id = {pending}") == [(text(1),)]
+    assert rows(store, f"SELECT text FROM articles WHERE id = {pending}") == [(text(1),)]
 
 
 def test_prune_is_a_no_op_without_keep(project: Path, capsys: Any) -> None:
@@ -133,6 +131,7 @@ def test_prune_is_a_no_op_without_keep(project: Path, capsys: Any) -> None:
     assert "keep is not set" in capsys.readouterr().out
 
 
+@pytest.mark.sqlite_only  # PostgreSQL: test_store_postgres.py
 def test_writing_through_a_read_only_database_is_a_store_error(store: Any) -> None:
     save(store, 1, NOW)
     readonly = open_store(store.path, readonly=True)

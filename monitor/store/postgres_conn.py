@@ -1,0 +1,124 @@
+"""The PostgreSQL store's connection: the pool, transactions and error wrapping.
+
+The base class of PostgresStore (postgres.py), shared by the modules its methods live in
+(postgres.py, postgres_deliveries.py) so that each stays under 500 lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import dict_row
+
+from monitor.errors import StoreError
+from monitor.store import postgres_schema as schema
+from monitor.store.postgres_articles import Conn
+
+
+def describe(url: str) -> str:
+    """``postgresql://user@host:port/dbname`` for messages: what the URL names, no password."""
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(an invalid URL)"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    host = str(parts.get("host") or "localhost")
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
+
+
+@contextmanager
+def pg_errors(where: str, doing: str) -> Iterator[None]:
+    """Turn what a user can act on into ``StoreError(where, "cannot <doing>")``: no server,
+    refused login, lost connection, a pool that cannot connect, a read-only transaction. SQL
+    and constraint errors are bugs and propagate."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+        raise StoreError(where, f"cannot {doing}") from exc
+    except psycopg.errors.ReadOnlySqlTransaction as exc:
+        raise StoreError(where, f"cannot {doing}: the store is open read-only") from exc
+
+
+class PgConnection:
+    """A pool of connections to one database, checked against the schema when opened."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        readonly: bool = False,
+        pool_size: int = 4,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        """Connect to ``url`` (``password`` from the environment, if not in the URL), check
+        the schema version and, unless ``readonly``, migrate. StoreError when the server
+        cannot be reached or refuses the login; SchemaVersionError when a newer press-monitor
+        wrote the database."""
+        self.where = describe(url)
+        #: The URL as given; it may hold the password, so it is never shown (``where`` is).
+        self.url = url
+        #: The Store protocol's ``path``: here what the URL names (no password), for messages.
+        self.path = Path(self.where)
+        self.readonly = readonly
+        kwargs: dict[str, Any] = {"connect_timeout": max(1, int(connect_timeout))}
+        if password is not None:
+            kwargs["password"] = password
+        if readonly:
+            kwargs["options"] = "-c default_transaction_read_only=on"
+        self._connect_timeout = connect_timeout
+        with pg_errors(self.where, "connect to the database"):
+            first = psycopg.connect(url, autocommit=True, row_factory=dict_row, **kwargs)
+        try:
+            with pg_errors(self.where, "open the database"):
+                if readonly:
+                    schema.check_version(first, self.where, readonly=True)
+                else:
+                    schema.migrate(first, self.where)
+        finally:
+            first.close()
+        self._pool: psycopg_pool.ConnectionPool[Conn] = psycopg_pool.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"row_factory": dict_row, **kwargs},
+            check=psycopg_pool.ConnectionPool.check_connection,
+            timeout=connect_timeout,
+            reconnect_timeout=0,  # keep trying while the server is away; calls fail meanwhile
+            open=True,
+            name="monitor-store",
+        )
+
+    def close(self) -> None:
+        """Close the pool's connections; closing twice is harmless."""
+        self._pool.close()
+
+    def __repr__(self) -> str:
+        try:
+            with self._read("count articles") as conn:
+                row = conn.execute(
+                    "SELECT count(*) AS n FROM articles WHERE duplicate_of IS NULL"
+                ).fetchone()
+            count = "?" if row is None else str(row["n"])
+        except StoreError:  # closed, or the server is away: a repr must not raise
+            count = "?"
+        return f"<{type(self).__name__} path={self.path} articles={count}>"
+
+    @contextmanager
+    def _write(self, doing: str) -> Iterator[Conn]:
+        """One write transaction, StoreError on operational failure, rolled back on any."""
+        with pg_errors(self.where, doing), self._pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self, doing: str) -> Iterator[Conn]:
+        """One read-only transaction: every query inside sees the same snapshot."""
+        with pg_errors(self.where, doing), self._pool.connection() as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
