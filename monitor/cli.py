@@ -401,6 +401,35 @@ def digest_preview(ctx: Context, name: str | None, subscriber: str | None, out: 
 
 
 @cli.group()
+def channels() -> None:
+    """Check the digests' other channels (Slack, Telegram, webhooks… through apprise)."""
+
+
+@channels.command("test")
+@click.option("--digest", "name", metavar="NAME", help="Only this [[digest]]'s channels.")
+@pass_ctx
+def channels_test(ctx: Context, name: str | None) -> int:
+    """Post a test message to each channel now and say which ones took it.
+
+    Each URL is checked by apprise first, as `monitor run` does at start-up. Nothing is
+    recorded: the next digest and alerts are not changed.
+
+    \b
+    Example:
+      monitor channels test --digest daily
+    """
+    from monitor.notify.channels import test_channels
+
+    digest = ctx.config.digest(name).name if name is not None else None
+    results = test_channels(ctx.config, digest)
+    if not results:
+        click.echo("no channels: add channels = [...] to a [[digest]] in monitor.toml")
+    for channel, error in results:
+        click.echo(f"{channel.digest}: {channel.label}: {error or 'posted'}")
+    return 1 if any(error for _, error in results) else 0
+
+
+@cli.group()
 def subscribers() -> None:
     """Add, remove and list digest subscribers."""
 

@@ -8,6 +8,7 @@ webhooks… configured per ``[[digest]]`` as ``channels`` (issue #7).
                              topics' articles grouped as the e-mail digest groups them
     Channel.send(post)     → apprise, synchronously (the caller runs it off the event loop);
                              DeliveryError naming the channel's redacted label
+    test_channels(config)  → `monitor channels test`: a test post to each, nothing recorded
 
 A URL may hold a token, so it is never shown: logs, errors, `monitor status` and the outbox
 name a channel by its *label*, apprise's privacy form of the URL without its query string
@@ -144,6 +145,29 @@ def open_channels(config: Config) -> list[Channel]:
     if problems:
         raise ConfigError("", "\n".join(problems))
     return channels
+
+
+def test_channels(config: Config, digest: str | None = None) -> list[tuple[Channel, str | None]]:
+    """`monitor channels test`: post a short test message to each channel (of ``digest``);
+    each channel with its error, None when it took the post. Nothing is recorded."""
+    results: list[tuple[Channel, str | None]] = []
+    for channel in open_channels(config):
+        if digest is not None and channel.digest != digest:
+            continue
+        topics = ", ".join(channel.config.topics) or "every topic"
+        alerts = " and their immediate alerts" if channel.config.alerts else ""
+        post = Post(
+            f"Press Monitor: test of the {channel.digest} digest's channel",
+            f"This channel gets the {channel.digest} digest on {topics}{alerts}.",
+            channel.config.format,
+        )
+        try:
+            channel.send(post)
+        except DeliveryError as exc:
+            results.append((channel, exc.what))
+            continue
+        results.append((channel, None))
+    return results
 
 
 def _open(apprise: Any, digest: str, channel: ChannelConfig) -> Channel:

@@ -286,3 +286,29 @@ every = "1h"
     assert digest["title"] == "Press Monitor daily: 1 new article: Human rights (1)"
     assert "/articles/hr-dialogue.html" in digest["message"]
     assert SECRET not in "".join(daemon.log)
+
+
+def test_channels_test_posts_to_each_channel_and_names_the_one_that_failed(
+    project: Path, site: LocalSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.route("hook", status=200, body=b"ok")
+    site.route("down", status=503, body=b"down")
+    config = write_config(project, [hook(site), {"url": hook(site, "down"), "topics": ["A"]}])
+
+    assert cli.main(["--config", str(config), "channels", "test"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"daily: json://monitor:****@127.0.0.1:{site.port}/hook: posted"
+    assert out[1].startswith(f"daily: json://monitor:****@127.0.0.1:{site.port}/down: not deliv")
+    (post,) = posts(site)
+    assert post["title"] == "Press Monitor: test of the daily digest's channel"
+    # Nothing recorded: the first digest is still to come, with nothing in it yet.
+    assert send_now(config, capsys)[1].endswith("channels: 0 posted, 0 failed\n")
+
+
+def test_a_channel_apprise_cannot_use_stops_the_command_with_exit_2(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(project, ["json://127.0.0.1/ok", "nosuchservice://x/y"])
+    assert cli.main(["--config", str(config), "digest", "send", "--now"]) == 2
+    err = capsys.readouterr().err
+    assert f'{config}: digest[1].channels[2]: unknown scheme "nosuchservice://"' in err
