@@ -418,10 +418,10 @@ def channels_test(ctx: Context, name: str | None) -> int:
     Example:
       monitor channels test --digest daily
     """
-    from monitor.notify.channels import test_channels
+    from monitor.notify.channels import try_channels
 
     digest = ctx.config.digest(name).name if name is not None else None
-    results = test_channels(ctx.config, digest)
+    results = try_channels(ctx.config, digest)
     if not results:
         click.echo("no channels: add channels = [...] to a [[digest]] in monitor.toml")
     for channel, error in results:

@@ -8,7 +8,7 @@ webhooks… configured per ``[[digest]]`` as ``channels`` (issue #7).
                              topics' articles grouped as the e-mail digest groups them
     Channel.send(post)     → apprise, synchronously (the caller runs it off the event loop);
                              DeliveryError naming the channel's redacted label
-    test_channels(config)  → `monitor channels test`: a test post to each, nothing recorded
+    try_channels(config)  → `monitor channels test`: a test post to each, nothing recorded
 
 A URL may hold a token, so it is never shown: logs, errors, `monitor status` and the outbox
 name a channel by its *label*, apprise's privacy form of the URL without its query string
@@ -147,7 +147,7 @@ def open_channels(config: Config) -> list[Channel]:
     return channels
 
 
-def test_channels(config: Config, digest: str | None = None) -> list[tuple[Channel, str | None]]:
+def try_channels(config: Config, digest: str | None = None) -> list[tuple[Channel, str | None]]:
     """`monitor channels test`: post a short test message to each channel (of ``digest``);
     each channel with its error, None when it took the post. Nothing is recorded."""
     results: list[tuple[Channel, str | None]] = []
