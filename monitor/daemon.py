@@ -134,6 +134,8 @@ class Daemon:
         result = await pipeline.send_digest(self.services, digest, datetime.now(UTC))
         self.counts["mails_sent"] += result.sent
         self.counts["mails_failed"] += result.failed
+        self.counts["posts_sent"] += result.posted  # other channels (#7)
+        self.counts["posts_failed"] += result.post_failed
 
     async def retry_deliveries(self) -> None:
         await self.job("retry deliveries", self._retry_deliveries())
@@ -260,10 +262,12 @@ class Daemon:
                 digests=len(self.config.digests),
                 rules=len(services.rules().rules),
             )
+            clock = asyncio.create_task(scheduler.watch_clock(jobs, self.config))
             try:
                 async with serve(self.config, services):
                     await self.stopping.wait()
             finally:
+                clock.cancel()
                 # Pause, drain, then shut down: APScheduler's shutdown cancels the jobs still
                 # running, which would cut the drain short (found by bench/soak.py, #8).
                 jobs.pause()
