@@ -9,12 +9,13 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.config import ChannelConfig, load
 from monitor.errors import ConfigError, DeliveryError
-from monitor.models import DigestEntry
+from monitor.models import Article, DigestEntry, Item, Match
 from monitor.notify.channels import MAX_ARTICLES, Post, compose_post, open_channels
 from tests.servers import REPO, LocalSite
 
@@ -253,3 +254,49 @@ def test_a_long_digest_lists_the_first_articles_and_links_the_rest() -> None:
 def test_a_post_survives_the_outbox_round_trip() -> None:
     post = Post("Title «ü»", "- line\n- line", "markdown")
     assert Post.from_bytes(post.to_bytes()) == post
+
+
+# -- the store's channel cursors ----------------------------------------------------------------
+
+
+def stored(store: Any, url: str, topic: str, alert: str, found: datetime) -> None:
+    article = Article(url=url, title=url.rsplit("/", 1)[-1], text="Text.", source="Agency")
+    match = Match(rule_id=topic.lower(), topic=topic, alert=alert)  # type: ignore[arg-type]
+    store.save_article("Agency", Item(url=url), article, [match], found)
+
+
+def test_a_new_channel_is_alerted_only_what_is_found_after_it_was_added(store: Any) -> None:
+    stored(store, "https://n.example.org/before", "Death penalty", "immediate", NOW)
+    channel = store.register_channel("daily", "key", "json://h/p", NOW)
+    assert store.register_channel("daily", "key", "json://h/p", NOW) == channel  # known again
+    assert store.channel_alert_entries(channel, ())[0] == []
+
+    stored(store, "https://n.example.org/after", "Death penalty", "immediate", NOW)
+    stored(store, "https://n.example.org/vote", "Elections", "immediate", NOW)
+    entries, cursor = store.channel_alert_entries(channel, ("Death penalty",))
+    assert [e.url for e in entries] == ["https://n.example.org/after"]
+    store.begin_channel_delivery(
+        channel, "alert", "<a@x>", [entries[0].article_id], cursor, NOW, b"{}"
+    )
+    # Recorded, not yet finished: still never alerted again (at most once).
+    assert store.channel_alert_entries(channel, ("Death penalty",))[0] == []
+
+
+def test_a_channel_digest_moves_its_cursor_only_when_delivered(store: Any) -> None:
+    stored(store, "https://n.example.org/old", "Elections", "digest", NOW - timedelta(days=8))
+    stored(store, "https://n.example.org/new", "Elections", "digest", NOW - timedelta(days=1))
+    channel = store.register_channel("daily", "key", "json://h/p", NOW)
+    entries, cursor = store.channel_digest_entries(channel, (), NOW)
+    assert [e.url for e in entries] == ["https://n.example.org/new"]  # a first digest: 7 days
+
+    ids = [e.article_id for e in entries]
+    failed = store.begin_channel_delivery(channel, "digest", "<d@x>", ids, cursor, NOW, b"{}")
+    store.finish_delivery(failed, NOW, "HTTP 500", NOW + timedelta(minutes=1))
+    assert [e.url for e in store.channel_digest_entries(channel, (), NOW)[0]] == [
+        "https://n.example.org/new"
+    ]
+    assert store.drop_channel_retries(channel, "superseded") == 1
+    sent = store.begin_channel_delivery(channel, "digest", "<d2@x>", ids, cursor, NOW, b"{}")
+    store.finish_delivery(sent, NOW, None)
+    assert store.channel_digest_entries(channel, (), NOW)[0] == []
+    assert store.last_delivery() == (NOW, "json://h/p", "digest")
