@@ -23,6 +23,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.models import Article, PollResult, Subscriber
 
 if TYPE_CHECKING:
+    from monitor.store import Store
     from monitor.store.sqlite import SqliteStore
 
 PACKAGE = Path(__file__).parent
@@ -142,10 +143,10 @@ def _when(moment: datetime | None, config: Config) -> str:
 
 
 @contextmanager
-def _reading(config: Config) -> Iterator[SqliteStore]:
-    from monitor.store import open_store
+def _reading(config: Config) -> Iterator[Store]:
+    from monitor.store import open_configured
 
-    store = open_store(config.monitor.db_path, readonly=True)
+    store = open_configured(config, readonly=True)
     try:
         yield store
     finally:
@@ -153,17 +154,22 @@ def _reading(config: Config) -> Iterator[SqliteStore]:
 
 
 @contextmanager
-def _writing(config: Config) -> Iterator[SqliteStore]:
-    from monitor.store import open_store
+def _writing(config: Config) -> Iterator[Store]:
+    from monitor.store import open_configured
 
-    store = open_store(config.monitor.db_path)
+    store = open_configured(config)
     try:
         yield store
     finally:
         store.close()
 
 
-def _source_rows(config: Config, store: SqliteStore | None) -> list[list[str]]:
+def _has_store(config: Config) -> bool:
+    """Whether there is a database to read: PostgreSQL (#9), or the SQLite file once made."""
+    return config.store.url is not None or config.monitor.db_path.exists()
+
+
+def _source_rows(config: Config, store: Store | None) -> list[list[str]]:
     health = store.sources_health() if store is not None else {}
     rows = []
     for source in config.sources:
@@ -202,7 +208,7 @@ SOURCE_HEADERS = (
 
 def print_sources(config: Config) -> None:
     """`monitor sources list`."""
-    if not config.monitor.db_path.exists():
+    if not _has_store(config):
         print_table("Sources", SOURCE_HEADERS, _source_rows(config, None))
         return
     with _reading(config) as store:
@@ -216,7 +222,7 @@ def print_status(config: Config) -> None:
     print(f"daemon: {state}")
     pid = state.removeprefix("running (PID ").removesuffix(")")
     running_pid = int(pid) if pid.isdigit() else None
-    if not config.monitor.db_path.exists():
+    if not _has_store(config):
         print("no polls yet: run `monitor poll --once` or `monitor run`")
         print_table("Sources", SOURCE_HEADERS, _source_rows(config, None))
     else:
@@ -420,7 +426,7 @@ def remove_subscriber(config: Config, email: str) -> bool:
 
 
 def print_subscribers(config: Config) -> None:
-    if not config.monitor.db_path.exists():
+    if not _has_store(config):
         print_table("Subscribers", ("email", "digest", "topics"), [])
         return
     with _reading(config) as store:
@@ -433,16 +439,42 @@ def print_subscribers(config: Config) -> None:
 # -- database maintenance (issue #8) ----------------------------------------------------------
 
 
+#: What to use on a PostgreSQL store instead of the SQLite file commands (issue #9).
+POSTGRES_INSTEAD = {
+    "backup": "use pg_dump, e.g. pg_dump -Fc -f monitor.dump 'postgresql://user@host/dbname'",
+    "vacuum": "PostgreSQL's autovacuum does it; run VACUUM (ANALYZE) in psql if you must",
+}
+
+
+@contextmanager
+def _sqlite_file(config: Config, command: str, *, readonly: bool) -> Iterator[SqliteStore]:
+    """The SQLite store, for the commands that work on its file; ConfigError naming what to
+    use instead when monitor.toml names a PostgreSQL store."""
+    from monitor.store import open_store
+
+    if config.store.url is not None:
+        raise ConfigError(
+            "store.url",
+            f"`monitor db {command}` works on the SQLite file; this is a PostgreSQL store: "
+            + POSTGRES_INSTEAD[command],
+        )
+    store = open_store(config.monitor.db_path, readonly=readonly)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 def backup_db(config: Config, target: Path) -> str:
     """`monitor db backup PATH`: a consistent copy, also while `monitor run` writes."""
-    with _reading(config) as store:
+    with _sqlite_file(config, "backup", readonly=True) as store:
         size = store.backup(target)
     return f"backed up {config.monitor.db_path} to {target} ({size:,} bytes)"
 
 
 def vacuum_db(config: Config) -> str:
     """`monitor db vacuum`."""
-    with _writing(config) as store:
+    with _sqlite_file(config, "vacuum", readonly=False) as store:
         result = store.vacuum()
     return f"vacuumed {config.monitor.db_path}: {result.before:,} → {result.after:,} bytes"
 

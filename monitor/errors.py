@@ -75,6 +75,11 @@ class SchemaVersionError(StoreError):
     """The database was written by a newer press-monitor."""
 
 
+class StoreConnectError(StoreError, ConfigError):
+    """The configured database server cannot be reached or refuses the login (wrong URL, host,
+    database or password): a configuration problem, exit status 2 (issue #9)."""
+
+
 class DeliveryError(MonitorError):
     """A message could not be delivered; ``where`` names the recipient."""
 

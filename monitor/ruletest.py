@@ -34,7 +34,7 @@ from monitor.errors import ConfigError
 from monitor.models import Article, DigestEntry, Match
 
 if TYPE_CHECKING:
-    from monitor.store.sqlite import SqliteStore
+    from monitor.store import Store
 
 #: Articles checked between two writes of backfilled matches: one short transaction each.
 BATCH = 200
@@ -71,7 +71,7 @@ def run(
     """Test ``query`` (a rule id, else a query) on the articles found since ``now - since``;
     print the first ``limit`` hits and the counts; with ``backfill`` store the new matches."""
     from monitor.match.rules import RuleSet
-    from monitor.store import open_store
+    from monitor.store import open_configured
 
     loaded = match.load_rules(config.monitor.rules_dir)
     known = {rule.id: rule for rule in loaded.rules}
@@ -87,7 +87,7 @@ def run(
     else:
         rules = RuleSet.from_query(query)
     outcome = Outcome()
-    store = open_store(config.monitor.db_path, readonly=not backfill)
+    store = open_configured(config, readonly=not backfill)
     try:
         pending: list[tuple[int, Match]] = []
         with _progress(sys.stderr.isatty()) as tick:
@@ -115,9 +115,7 @@ def run(
     return outcome
 
 
-def _store(
-    store: SqliteStore, pending: list[tuple[int, Match]], now: datetime, out: Outcome
-) -> None:
+def _store(store: Store, pending: list[tuple[int, Match]], now: datetime, out: Outcome) -> None:
     if not pending:
         return
     added = store.add_matches(list(pending), now)
@@ -126,7 +124,7 @@ def _store(
     pending.clear()
 
 
-def _write_feeds(config: Config, store: SqliteStore, now: datetime) -> None:
+def _write_feeds(config: Config, store: Store, now: datetime) -> None:
     """Rewrite the feed files, so that backfilled matches appear in them now."""
     from monitor import notify
 

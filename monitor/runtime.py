@@ -13,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from monitor import fetch, match, notify
+from monitor.cleaners import Cleaners
 from monitor.config import Config
 from monitor.log import event
 
@@ -58,10 +59,8 @@ class Services:
     #: The current rule set (the daemon swaps it when rule files change).
     rules: Callable[[], RuleSet]
     templates: Templates
-    #: CPU-bound cleaning and matching run here, off the event loop.
-    workers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="clean")
-    )
+    #: CPU-bound cleaning and matching run here, off the event loop (processes, issue #4).
+    cleaners: Cleaners = field(default_factory=Cleaners)
     #: The daemon's Prometheus metrics (/metrics); None in one-shot commands (issue #8).
     metrics: Metrics | None = None
     #: Held while alerts are sent, so that concurrent polls never alert an article twice.
@@ -69,9 +68,11 @@ class Services:
     #: The digests' other channels (apprise, issue #7), by their id in the store.
     channels: dict[int, Channel] = field(default_factory=dict)
 
-    async def off_loop(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.workers, lambda: fn(*args, **kwargs))
+    async def clean(
+        self, fn: Callable[Concatenate[RuleSet, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """``fn(the current rules, *args)`` in a cleaner process; ``fn`` and args must pickle."""
+        return await self.cleaners.run(self.rules(), fn, *args, **kwargs)
 
 
 def load_rules(
@@ -94,25 +95,26 @@ def load_rules(
 @asynccontextmanager
 async def open_services(config: Config, rules: RuleSet | None = None) -> AsyncIterator[Services]:
     """Open the store, the HTTP client, the templates and the rules; close them all after."""
-    from monitor.store import open_store
+    from monitor.store import open_configured
 
     templates = notify.load_templates(config.monitor.templates_dir)
     # A bad channel URL stops start-up, like a bad template (apprise loads its plugins: slow).
     channels = await asyncio.to_thread(notify.open_channels, config)
     current = rules if rules is not None else load_rules(config)
-    store = open_store(config.monitor.db_path)
+    store = open_configured(config)
     db = Writer(store)
     try:
         # Registered before any poll: a new channel is alerted what is found from now on.
         now = datetime.now(UTC)
         ids = [await db(store.register_channel, c.digest, c.key, c.label, now) for c in channels]
         async with fetch.open_client(config.monitor) as client:
-            services = Services(config, client, store, db, lambda: current, templates)
+            cleaners = Cleaners(config.monitor.clean_workers)
+            services = Services(config, client, store, db, lambda: current, templates, cleaners)
             services.channels = dict(zip(ids, channels, strict=True))
             try:
                 yield services
             finally:
-                services.workers.shutdown(wait=True, cancel_futures=True)
+                await asyncio.to_thread(services.cleaners.close)
     finally:
         db.close()
         await asyncio.to_thread(store.close)

@@ -195,6 +195,10 @@ class Store(Protocol):
     def last_delivery(self) -> tuple[datetime, str, str] | None:
         """When, to whom and what kind the last message was delivered."""
 
+    def pending_deliveries(self) -> list[tuple[str, str, int, datetime, str]]:
+        """Messages waiting to be sent again, soonest first: kind, recipient, attempts made,
+        when the next attempt is due, and why the last one failed."""
+
     # -- other channels (issue #7): a digest's apprise URLs, through the same outbox --------
     def register_channel(self, digest: str, key: str, label: str, now: datetime) -> int:
         """The id of a digest's channel (``key``: a hash of the digest and the URL as

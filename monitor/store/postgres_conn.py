@@ -15,7 +15,7 @@ import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row
 
-from monitor.errors import StoreError
+from monitor.errors import StoreConnectError, StoreError
 from monitor.store import postgres_schema as schema
 from monitor.store.postgres_articles import Conn
 
@@ -73,8 +73,12 @@ class PgConnection:
         if readonly:
             kwargs["options"] = "-c default_transaction_read_only=on"
         self._connect_timeout = connect_timeout
-        with pg_errors(self.where, "connect to the database"):
+        try:
             first = psycopg.connect(url, autocommit=True, row_factory=dict_row, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise StoreConnectError(self.where, "cannot connect to the database") from exc
+        except psycopg.ProgrammingError:  # its message may quote the URL, password included
+            raise StoreConnectError(self.where, "not a valid PostgreSQL URL") from None
         try:
             with pg_errors(self.where, "open the database"):
                 if readonly:

@@ -287,6 +287,19 @@ class PgDeliveries(PgChannels):
             return None
         return from_text(row["finished_at"]), row["recipient"], row["kind"]
 
+    def pending_deliveries(self) -> list[tuple[str, str, int, datetime, str]]:
+        """Messages waiting to be sent again, soonest first: kind, recipient, attempts made,
+        when the next attempt is due, and why the last one failed."""
+        with self._read("read the pending deliveries") as conn:
+            rows = conn.execute(
+                "SELECT kind, recipient, attempts, retry_at, error FROM deliveries"
+                " WHERE retry_at IS NOT NULL ORDER BY retry_at, id"
+            ).fetchall()
+        return [
+            (r["kind"], r["recipient"], r["attempts"], from_text(r["retry_at"]), r["error"] or "")
+            for r in rows
+        ]
+
 
 def _subscriber(row: dict[str, Any]) -> Subscriber:
     return Subscriber(

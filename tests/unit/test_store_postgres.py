@@ -1,0 +1,278 @@
+"""PostgresStore beyond the shared store tests: schema versions, login errors, several writers
+at once, and a server that restarts or goes away (issue #9)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from monitor import cli
+from monitor.errors import SchemaVersionError, StoreConnectError, StoreError
+from monitor.models import Article, FetchResult, Item, Match
+from monitor.store import open_postgres
+from monitor.store import postgres_schema as pg_schema
+from monitor.store.postgres import PostgresStore
+from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tests.pg import PASSWORD, PgCluster
+
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+MATCH = Match(rule_id="kz", topic="Kazakhstan", alert="immediate", terms=("Astana",))
+
+
+def article(n: int) -> Article:
+    return Article(url=f"https://news.example/{n}", title=f"Title {n}", text=f"Astana news {n}")
+
+
+def stamped(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT version FROM monitor_schema").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# -- schema ---------------------------------------------------------------------------------
+
+
+def test_postgres_has_a_migration_for_every_sqlite_migration() -> None:
+    assert len(pg_schema.MIGRATIONS) == len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def test_an_empty_database_is_migrated_and_stamped(pg_cluster: PgCluster) -> None:
+    url = pg_cluster.create_database()
+    open_postgres(url).close()
+    assert stamped(url) == SCHEMA_VERSION
+    tables = {row[0] for row in query_url(url, "SELECT tablename FROM pg_tables")}
+    assert {"articles", "matches", "subscribers", "deliveries", "channels"} <= tables
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_a_database_of_every_earlier_version_is_upgraded_keeping_its_rows(
+    pg_cluster: PgCluster, version: int
+) -> None:
+    url = pg_cluster.create_database()
+    with psycopg.connect(url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
+        assert pg_schema.migrate(conn, "test", target=version) == version
+        conn.execute("INSERT INTO sources (name, etag, failures) VALUES ('Agency', '\"v1\"', 2)")
+    store = open_postgres(url)
+    try:
+        assert stamped(url) == SCHEMA_VERSION
+        state = store.source_state("Agency")
+        assert (state.etag, state.failures) == ('"v1"', 2)
+        stored = store.save_article(
+            "Agency", Item(url="https://a.example/1"), article(1), [MATCH], NOW
+        )
+        assert stored.new
+        assert [e.article_id for e in store.recent_entries()] == [stored.article_id]
+    finally:
+        store.close()
+
+
+def test_a_database_newer_than_the_code_is_refused_and_left_alone(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("UPDATE monitor_schema SET version = %s", (SCHEMA_VERSION + 3,))
+    with pytest.raises(SchemaVersionError) as caught:
+        open_postgres(pg_url)
+    message = str(caught.value)
+    assert f"schema {SCHEMA_VERSION + 3}, this one knows {SCHEMA_VERSION}" in message
+    assert "upgrade press-monitor on this machine" in message
+    assert PASSWORD not in message
+    assert stamped(pg_url) == SCHEMA_VERSION + 3
+
+
+def test_a_worker_with_an_older_schema_refuses_to_start_and_says_why(
+    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("UPDATE monitor_schema SET version = %s", (SCHEMA_VERSION + 1,))
+    config = write_config(tmp_path, f'url = "{pg_url}"')
+    assert cli.main(["--config", str(config), "subscribers", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "written by a newer press-monitor" in err
+    assert PASSWORD not in err
+
+
+def test_read_only_store_cannot_write_and_refuses_an_unmigrated_database(
+    pg_cluster: PgCluster, pg_url: str
+) -> None:
+    reader = open_postgres(pg_url, readonly=True)
+    try:
+        with pytest.raises(StoreError, match="cannot prune old article text"):
+            reader.prune(NOW)
+        assert reader.sources_health() == {}
+    finally:
+        reader.close()
+    with pytest.raises(StoreError, match="needs upgrading"):
+        open_postgres(pg_cluster.create_database(), readonly=True)
+
+
+# -- login errors ---------------------------------------------------------------------------
+
+
+def test_a_wrong_password_names_server_and_database_but_never_the_password(
+    pg_cluster: PgCluster, pg_url: str
+) -> None:
+    wrong = pg_url.replace(PASSWORD, "not-the-password")
+    with pytest.raises(StoreConnectError) as caught:
+        open_postgres(wrong)
+    message = str(caught.value)
+    database = pg_url.rsplit("/", 1)[1]
+    assert message.startswith(
+        f"postgresql://postgres@127.0.0.1:{pg_cluster.port}/{database}: cannot connect"
+    )
+    assert "password authentication failed" in message
+    assert "not-the-password" not in message
+
+
+def test_an_unreachable_server_and_a_missing_database_are_connect_errors(
+    pg_cluster: PgCluster,
+) -> None:
+    with pytest.raises(StoreConnectError, match=r"127\.0\.0\.1:1/x: cannot connect"):
+        open_postgres(f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/x")
+    with pytest.raises(StoreConnectError, match='database "absent" does not exist'):
+        open_postgres(pg_cluster.url("absent"))
+
+
+def write_config(root: Path, store_table: str) -> Path:
+    path = root / "monitor.toml"
+    path.write_text(f'[monitor]\nstate_dir = "state"\n\n[store]\n{store_table}\n', encoding="utf-8")
+    return path
+
+
+def test_cli_exits_2_on_a_wrong_password_from_the_environment(
+    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare = pg_url.replace(f":{PASSWORD}@", "@")
+    config = write_config(tmp_path, f'url = "{bare}"\npassword_env = "PM_DB_PASSWORD"')
+    monkeypatch.setenv("PM_DB_PASSWORD", "wrong-secret")
+    assert cli.main(["--config", str(config), "subscribers", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to the database" in err
+    assert "wrong-secret" not in err
+    monkeypatch.setenv("PM_DB_PASSWORD", PASSWORD)
+    assert cli.main(["--config", str(config), "subscribers", "add", "a@example.org"]) == 0
+    assert cli.main(["--config", str(config), "subscribers", "list"]) == 0
+    assert "a@example.org" in capsys.readouterr().out
+
+
+def test_config_refuses_a_store_url_that_is_not_postgresql(tmp_path: Path) -> None:
+    from monitor.config import load
+    from monitor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"store\.url: expected a \"postgresql://"):
+        load(write_config(tmp_path, 'url = "mysql://db/monitor"'))
+
+
+# -- several writers ------------------------------------------------------------------------
+
+
+def test_two_writers_saving_the_same_article_at_once_store_it_once(pg_url: str) -> None:
+    stores = [open_postgres(pg_url) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+    results = []
+
+    def save(store: PostgresStore) -> None:
+        start.wait()
+        item = Item(url="https://a.example/1")
+        results.append(store.save_article("Agency", item, article(1), [MATCH], NOW))
+
+    threads = [threading.Thread(target=save, args=(s,)) for s in stores]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for store in stores:
+            store.close()
+    assert sorted(r.new for r in results) == [False, False, False, True]
+    assert query_url(pg_url, "SELECT count(*) FROM matches") == [(1,)]
+
+
+def test_a_retry_another_process_is_claiming_is_skipped_not_claimed_twice(pg_url: str) -> None:
+    store = open_postgres(pg_url)
+    try:
+        reader = store.add_subscriber("r@example.org", "daily", (), NOW)
+        ids = [
+            store.begin_delivery(reader, "confirm", f"<{n}@x>", [], 0, NOW, b"m") for n in range(2)
+        ]
+        for delivery_id in ids:
+            store.finish_delivery(delivery_id, NOW, "421 busy", retry_at=NOW)
+        with psycopg.connect(pg_url) as other:  # another process, in the middle of its claim
+            other.execute("SELECT id FROM deliveries WHERE id = %s FOR UPDATE", (ids[0],))
+            claimed = store.claim_retries(NOW + timedelta(minutes=1))
+            assert [d.id for d in claimed] == [ids[1]]
+        assert [d.id for d in store.claim_retries(NOW + timedelta(minutes=1))] == [ids[0]]
+        assert store.claim_retries(NOW + timedelta(minutes=2)) == []
+    finally:
+        store.close()
+
+
+def test_a_match_committed_late_under_a_lower_id_is_not_skipped_by_a_digest(pg_url: str) -> None:
+    first, second = open_postgres(pg_url), open_postgres(pg_url)
+    try:
+        reader = first.add_subscriber("r@example.org", "daily", (), NOW)
+        first.save_article("A", Item(url="https://a.example/0"), article(0), [MATCH], NOW)
+        entries, cursor = first.digest_entries(reader, NOW)
+        first.finish_delivery(
+            first.begin_delivery(reader, "digest", "<d1@x>", [], cursor, NOW), NOW
+        )
+        # Writer 1 holds the match lock mid-transaction; writer 2 must wait for it, so the
+        # ids are committed in order and a digest read meanwhile cannot pass over either.
+        with psycopg.connect(pg_url) as blocker:
+            blocker.execute("SELECT pg_advisory_xact_lock(%s)", (0x7072_6D6F_6E01,))
+            saved = threading.Thread(
+                target=second.save_article,
+                args=("B", Item(url="https://b.example/1"), article(1), [MATCH], NOW),
+            )
+            saved.start()
+            saved.join(timeout=0.5)
+            assert saved.is_alive()  # waiting for the lock, nothing committed yet
+            assert first.digest_entries(reader, NOW)[0] == []
+        saved.join()
+        entries, _ = first.digest_entries(reader, NOW)
+        assert [e.url for e in entries] == ["https://news.example/1"]
+    finally:
+        first.close()
+        second.close()
+
+
+# -- the server restarts or goes away ------------------------------------------------------
+
+
+def test_the_store_reconnects_after_the_server_restarts(pg_cluster: PgCluster, pg_url: str) -> None:
+    store = open_postgres(pg_url)
+    try:
+        store.record_poll("Agency", NOW, FetchResult(status="ok", etag='"1"'), None)
+        pg_cluster.restart()
+        store.record_poll("Agency", NOW, FetchResult(status="ok", etag='"2"'), None)
+        assert store.source_state("Agency").etag == '"2"'
+    finally:
+        store.close()
+
+
+def test_while_the_server_is_down_calls_fail_with_store_error_then_work_again(
+    pg_cluster: PgCluster, pg_url: str
+) -> None:
+    store = PostgresStore(pg_url, connect_timeout=2)
+    try:
+        pg_cluster.stop()
+        try:
+            with pytest.raises(StoreError) as caught:
+                store.add_subscriber("r@example.org", "daily", (), NOW)
+            assert str(caught.value).startswith("postgresql://postgres@127.0.0.1:")
+            assert "cannot add subscriber r@example.org" in str(caught.value)
+            assert PASSWORD not in str(caught.value)
+        finally:
+            pg_cluster.start()
+        assert store.add_subscriber("r@example.org", "daily", (), NOW).id == 1
+    finally:
+        store.close()
+
+
+def query_url(url: str, statement: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(statement).fetchall()
