@@ -40,6 +40,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import compress, pairwise
 
 import Stemmer
 
@@ -297,15 +298,25 @@ class WordIndex:
     #: Forget the words met beyond this many (a daemon meets new words forever).
     LIMIT = 200_000
 
-    def __init__(self, words: Sequence[tuple[str, str]], analyzer: Analyzer, plan: Plan) -> None:
-        """``words``: (folded text, how) of each query word; its index is its id."""
+    def __init__(
+        self,
+        words: Sequence[tuple[str, str, int]],
+        analyzer: Analyzer,
+        plan: Plan,
+        pairs: dict[tuple[int, int], int] | None = None,
+    ) -> None:
+        """``words``: (folded text, how, id) of each query word; ``pairs``: two-word phrases,
+        (id of the first word, id of the second) → the phrase's id."""
         self.analyzer, self.plan = analyzer, plan
-        stemmed = [text for text, how in words if how == "stem"]
+        #: (first word id, second word id) → phrase id, and each first word id of a phrase.
+        self.pairs = pairs or {}
+        self.firsts = frozenset(first for first, _ in self.pairs)
+        stemmed = [text for text, how, _ in words if how == "stem"]
         stems = dict(zip(stemmed, analyzer.stem_many(plan, stemmed), strict=True))
         by_stem: dict[str, list[int]] = defaultdict(list)
         by_fold: dict[str, list[int]] = defaultdict(list)
         by_prefix: dict[str, list[int]] = defaultdict(list)
-        for wid, (text, how) in enumerate(words):
+        for text, how, wid in words:
             if how == "stem":
                 stem = stems[text]
                 by_stem[stem].append(wid)
@@ -318,22 +329,27 @@ class WordIndex:
                 by_prefix[text].append(wid)
         self.by_stem, self.by_fold, self.by_prefix = dict(by_stem), dict(by_fold), dict(by_prefix)
         self.prefix_lengths = sorted({len(prefix) for prefix in by_prefix})
-        #: Text word as written → the ids of the query words it matches (mostly none).
-        self._hits: dict[str, tuple[int, ...]] = {}
+        #: Text word as written → the ids of the query words it matches (mostly none); and
+        #: the text words that match the first word of a two-word phrase.
+        self._memo: tuple[dict[str, tuple[int, ...]], set[str]] = ({}, set())
 
-    def hits(self, words: set[str]) -> dict[str, tuple[int, ...]]:
-        """A mapping that has, for each of ``words``, the ids of the query words it matches."""
-        hits = self._hits
+    def hits(self, words: set[str]) -> tuple[dict[str, tuple[int, ...]], set[str]]:
+        """A mapping that has, for each of ``words``, the ids of the query words it matches;
+        and a set that has those of ``words`` that match the first word of a phrase."""
+        hits, starters = memo = self._memo
         new = words.difference(hits)
         if new:
             if len(hits) + len(new) > self.LIMIT:
-                hits = self._hits = {}  # a new dict: threads reading the old one keep it
+                # new containers: threads reading the old ones keep them
+                hits, starters = memo = self._memo = ({}, set())
                 new = words
             known = self.analyzer.learn(self.plan, new)
-            folded, stems = known.folded, known.stems
+            folded, stems, firsts = known.folded, known.stems, self.firsts
             for word in new:
-                hits[word] = self._ids(folded[word], stems[word])
-        return hits
+                found = hits[word] = self._ids(folded[word], stems[word])
+                if found and not firsts.isdisjoint(found):
+                    starters.add(word)
+        return memo
 
     def _ids(self, folded: str, stem: str) -> tuple[int, ...]:
         found: set[int] = set()
@@ -363,11 +379,30 @@ class FieldText:
         self.text = text
         self.tokens = tokens(text) if text else []
         types = set(self.tokens)
-        self._hits = hits = index.hits(types)
-        #: The ids of the query words found in this field.
+        hits, starters = index.hits(types)
+        self._hits = hits
+        #: The ids of the query words and two-word phrases found in this field.
         self.present: set[int] = set().union(*map(hits.__getitem__, types))
+        if not starters.isdisjoint(types):
+            self.present.update(self._phrases(index.pairs, starters))
         self._where: dict[int, list[int]] | None = None
         self._offsets: list[tuple[int, int]] | None = None
+
+    def _phrases(self, pairs: dict[tuple[int, int], int], starters: set[str]) -> set[int]:
+        """The two-word phrases of the queries found in this field, from its word pairs."""
+        hits, words = self._hits, self.tokens
+        # the pairs whose first word can start a phrase, picked in C
+        candidates = compress(pairwise(words), map(starters.__contains__, words))
+        found: set[int] = set()
+        for first, second in set(candidates):
+            after = hits[second]
+            if after:
+                for a in hits[first]:
+                    for b in after:
+                        phrase = pairs.get((a, b))
+                        if phrase is not None:
+                            found.add(phrase)
+        return found
 
     def positions(self, wid: int) -> list[int]:
         """The token positions where query word ``wid`` occurs, in order."""
@@ -378,10 +413,10 @@ class FieldText:
 
     def _index(self) -> dict[int, list[int]]:
         """Positions of every query word present: one pass, when a phrase first needs it."""
-        hits = self._hits
+        found = list(map(self._hits.__getitem__, self.tokens))
         where: dict[int, list[int]] = defaultdict(list)
-        for i, token in enumerate(self.tokens):
-            for wid in hits[token]:
+        for i in compress(range(len(found)), found):  # the tokens that match a query word
+            for wid in found[i]:
                 where[wid].append(i)
         return where
 
@@ -391,6 +426,8 @@ class FieldText:
         return self._offsets
 
 
+#: First and last token position (inclusive) of a word or phrase found in a text.
+Stretch = tuple[int, int]
 #: An occurrence: first and last token position (inclusive), and the term pieces it is made of.
 Occ = tuple[int, int, tuple[tuple[int, int], ...]]
 
@@ -415,6 +452,24 @@ def near(left: list[Occ], right: list[Occ], distance: int) -> list[Occ]:
             if gap <= distance:
                 out.add((min(a[0], b[0]), max(a[1], b[1]), a[2] + b[2]))
     return sorted(out)
+
+
+def near_any(left: list[Stretch], right: list[Stretch], distance: int) -> bool:
+    """Whether a stretch of ``left`` and one of ``right`` (each sorted) are apart by at most
+    ``distance`` words, without overlapping: :func:`near`'s test, stopping at the first pair."""
+    if not left or not right:
+        return False
+    if len(left) > len(right):
+        left, right = right, left  # the relation is symmetric: bisect into the longer side
+    starts = [first for first, _ in right]
+    longest = max(last - first for first, last in right)
+    for a, z in left:
+        lo = bisect.bisect_left(starts, a - distance - 1 - longest)
+        hi = bisect.bisect_right(starts, z + distance + 1)
+        for b, y in right[lo:hi]:
+            if (b > z and b - z - 1 <= distance) or (a > y and a - y - 1 <= distance):
+                return True
+    return False
 
 
 # -- hosts, and positions in messages ------------------------------------------------------

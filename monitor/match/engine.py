@@ -27,7 +27,7 @@ met, when it is first met.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from itertools import compress
 from operator import eq
@@ -44,6 +44,7 @@ from monitor.match.analyze import (
     host_key,
     locate,
     near,
+    near_any,
     plan_for,
 )
 from monitor.match.query import (
@@ -72,9 +73,10 @@ class Doc:
         self, matcher: Matcher, plan: Plan, title: str, text: str, meta: tuple[str, str, str]
     ) -> None:
         index = matcher.plan_index(plan)
-        self.word_ids = matcher.word_ids
+        self.key_ids = matcher.key_ids
         self.fields = {"title": index.field(title), "text": index.field(text)}
-        #: Per field, the ids of the query words found in it; and in either.
+        #: Per field, the ids of the query keys (words, two-word phrases) found in it; and in
+        #: either.
         self.present = {name: field.present for name, field in self.fields.items()}
         self.anywhere = self.present["title"] | self.present["text"]
         source, url, lang = meta
@@ -83,12 +85,13 @@ class Doc:
         self.lang = (lang or "").strip().lower().replace("_", "-").split("-")[0]
         self._truth: dict[int, bool] = {}
         self._occ: dict[tuple[int, str], list[Occ]] = {}
+        self._spans: dict[tuple[int, str], list[tuple[int, int]]] = {}
 
     def true(self, node: Node) -> bool:
         """Whether ``node`` holds for this document."""
-        if isinstance(node, Term) and len(node.words) == 1:
-            wid = self.word_ids[node.words[0]]
-            return any(wid in self.present[name] for name in node.fields)
+        if isinstance(node, Term) and len(node.words) <= 2:
+            kid = self.key_ids[key_of(node)]
+            return any(kid in self.present[name] for name in node.fields)
         if isinstance(node, And):
             return all(self.true(child) for child in node.children)
         if isinstance(node, Or):
@@ -106,9 +109,38 @@ class Doc:
             elif isinstance(node, Term):
                 known = any(self._phrase(node, name) for name in node.fields)
             else:
-                known = any(self.occurrences(node, name) for name in fields_of(node))
+                known = any(self._near(node, name) for name in fields_of(node))
             self._truth[id(node)] = known
         return known
+
+    def _near(self, node: Near, name: str) -> bool:
+        """Whether the two sides of a NEAR occur close enough in the field."""
+        if not (_flat_side(node.left) and _flat_side(node.right)):
+            return bool(self.occurrences(node, name))
+        left = self.stretches(node.left, name)
+        return bool(left) and near_any(left, self.stretches(node.right, name), node.distance)
+
+    def stretches(self, node: Node, name: str) -> list[tuple[int, int]]:
+        """(first, last) token positions of a term's or OR-group's occurrences, in order."""
+        key = (id(node), name)
+        found = self._spans.get(key)
+        if found is None:
+            if isinstance(node, Term) and len(node.words) == 1:
+                wid = self.key_ids[node.words[0]]
+                if wid in self.present[name] and name in node.fields:
+                    found = [(p, p) for p in self.fields[name].positions(wid)]
+                else:
+                    found = []
+            elif isinstance(node, Term):
+                n = len(node.words) - 1
+                found = (
+                    [(p, p + n) for p in self._starts(node, name)] if name in node.fields else []
+                )
+            else:
+                assert isinstance(node, Or)
+                found = sorted({s for c in node.children for s in self.stretches(c, name)})
+            self._spans[key] = found
+        return found
 
     def _phrase(self, term: Term, name: str) -> bool:
         """Whether the phrase occurs in the field (stops at the first occurrence)."""
@@ -116,7 +148,7 @@ class Doc:
 
     def _starts(self, term: Term, name: str) -> Iterator[int]:
         """The positions in the field where ``term`` (a word or phrase) begins."""
-        present, ids = self.present[name], self.word_ids
+        present, ids = self.present[name], self.key_ids
         wids = [ids[word] for word in term.words]
         if not all(wid in present for wid in wids):
             return
@@ -181,62 +213,100 @@ def fields_of(node: Node) -> tuple[str, ...]:
 # -- clauses and the inverted index ----------------------------------------------------------
 
 
-def clauses(node: Node) -> list[tuple[Word, ...]]:
-    """Word sets of which each must have a word in the text for ``node`` to be true.
+#: What the inverted index is keyed by: a word, or a phrase of two words (found from the
+#: text's adjacent word pairs, so that a two-word phrase costs a look-up, like a word).
+Key = Word | tuple[Word, Word]
 
-    ``a AND (b OR c) AND "d e"`` gives [(a,), (b, c), (d,), (e,)]; NOT, source:, site: and
-    lang: give none (they can be true with no word present).
+
+def key_of(term: Term) -> Key:
+    """The index key of a word or two-word phrase (longer phrases have none: KeyError)."""
+    if len(term.words) == 1:
+        return term.words[0]
+    if len(term.words) == 2:
+        return (term.words[0], term.words[1])
+    raise KeyError(term.source)
+
+
+def clauses(node: Node) -> list[tuple[Key, ...]]:
+    """Key sets of which each must have a key in the text for ``node`` to be true.
+
+    ``a AND (b OR c) AND "d e" AND "f g h"`` gives [(a,), (b, c), ("d e",), (f,), (g,), (h,)];
+    NOT, source:, site: and lang: give none (they can be true with no word present).
     """
     if isinstance(node, Term):
+        if len(node.words) <= 2:
+            return [(key_of(node),)]
         return [(word,) for word in node.words]
     if isinstance(node, And):
         return [clause for child in node.children for clause in clauses(child)]
     if isinstance(node, Near):
         return clauses(node.left) + clauses(node.right)
     if isinstance(node, Or):
-        union: list[Word] = []
+        union: list[Key] = []
         for child in node.children:
             options = clauses(child)
             if not options:
                 return []
-            best: tuple[Word, ...] = min(options, key=_rarity)
+            best: tuple[Key, ...] = min(options, key=_rarity)
             union.extend(best)
         return [tuple(dict.fromkeys(union))]
     return []
 
 
-def _rarity(clause: tuple[Word, ...]) -> tuple[int, int, int]:
-    """Sort key: the clause likely to be met least (fewest words and prefixes, long words)."""
-    prefixes = sum(word.how == "prefix" for word in clause)
-    return (len(clause), prefixes, -min(len(word.text) for word in clause))
+def _rarity(clause: tuple[Key, ...]) -> tuple[int, int, int]:
+    """Sort key: the clause likely to be met least (fewest keys and prefixes, long words)."""
+    words = [w for key in clause for w in ((key,) if isinstance(key, Word) else key)]
+    prefixes = sum(word.how == "prefix" for word in words)
+    return (len(clause), prefixes, -min(len(word.text) for word in words))
 
 
 def _plain(node: Node) -> bool:
-    """A word anywhere, or an OR of such: true exactly when one of its words is present."""
+    """A word or two-word phrase anywhere, or an OR of such: true when one key is present."""
     if isinstance(node, Or):
         return all(_plain(child) for child in node.children)
-    return isinstance(node, Term) and len(node.words) == 1 and node.fields == ANYWHERE
+    return isinstance(node, Term) and len(node.words) <= 2 and node.fields == ANYWHERE
 
 
-def _words(node: Node) -> Iterator[Word]:
-    """Every word of a tree's terms."""
+def _keys(node: Node) -> Iterator[Key]:
+    """The keys of a plain node."""
     if isinstance(node, Term):
-        yield from node.words
+        yield key_of(node)
+    elif isinstance(node, Or):
+        for child in node.children:
+            yield from _keys(child)
+
+
+def _terms(node: Node) -> Iterator[Term]:
+    """Every term of a tree."""
+    if isinstance(node, Term):
+        yield node
     elif isinstance(node, Not):
-        yield from _words(node.child)
+        yield from _terms(node.child)
     elif isinstance(node, And | Or):
         for child in node.children:
-            yield from _words(child)
+            yield from _terms(child)
     elif isinstance(node, Near):
-        yield from _words(node.left)
-        yield from _words(node.right)
+        yield from _terms(node.left)
+        yield from _terms(node.right)
 
 
 def _direct(node: Node) -> bool:
-    """True when all clauses being met means the query matches, with nothing to evaluate."""
+    """True when the query holds exactly when its clauses are met and no NOT key is present.
+
+    ``a (b OR "c d") -e -(f OR g)``: plain parts and NOTs of plain parts, under one AND.
+    """
     if isinstance(node, And):
-        return all(_plain(child) for child in node.children)
+        return all(
+            _plain(child.child if isinstance(child, Not) else child) for child in node.children
+        )
     return _plain(node)
+
+
+def _flat_side(node: Node) -> bool:
+    """A NEAR side that is a term or an OR of terms (its matches are simple stretches)."""
+    if isinstance(node, Or):
+        return all(_flat_side(child) for child in node.children)
+    return isinstance(node, Term)
 
 
 class Matcher:
@@ -247,17 +317,19 @@ class Matcher:
     """
 
     def __init__(self, nodes: Sequence[Node]) -> None:
-        #: The queries' trees as parsed: ``why`` shows their terms as each query wrote them.
-        self.written = tuple(nodes)
-        interned: dict[object, Term | Meta] = {}
-        self.nodes = tuple(_intern(node, interned) for node in nodes)
+        #: The queries' trees as parsed (``why`` shows their terms as each query wrote them).
+        self.nodes = self.written = tuple(nodes)
         self.analyzer = Analyzer()
-        self.word_ids: dict[Word, int] = {}
+        #: Every word and two-word phrase of the queries → its key id.
+        self.key_ids: dict[Key, int] = {}
+        ids = self.key_ids
         #: Per clause (of any query): the query it belongs to; per query, its clause count.
         self.clause_query: list[int] = []
         self.need: list[int] = []
         self.always: list[int] = []
-        word_clauses: list[list[int]] = []
+        key_clauses: dict[int, list[int]] = defaultdict(list)
+        key_kills: dict[int, list[int]] = defaultdict(list)
+        direct: list[int] = []
         for q, node in enumerate(self.nodes):
             found = clauses(node)
             self.need.append(len(found))
@@ -266,25 +338,32 @@ class Matcher:
             for clause in found:
                 cid = len(self.clause_query)
                 self.clause_query.append(q)
-                for word in clause:
-                    wid = self.word_ids.setdefault(word, len(self.word_ids))
-                    if wid == len(word_clauses):
-                        word_clauses.append([])
-                    word_clauses[wid].append(cid)
-        for node in interned.values():
-            for word in node.words if isinstance(node, Term) else ():
-                self.word_ids.setdefault(word, len(self.word_ids))
-        #: Per word id: the clauses it meets.
-        self.word_clauses = [tuple(cids) for cids in word_clauses]
-        self.word_clauses += [()] * (len(self.word_ids) - len(self.word_clauses))
-        self.words = list(self.word_ids)
-        ids = self.word_ids
-        #: Per query that needs one, its compiled test (direct queries never do).
-        self.tests = {
-            q: _compile(node, ids) for q, node in enumerate(self.nodes) if not _direct(node)
+                for key in clause:
+                    key_clauses[ids.setdefault(key, len(ids))].append(cid)
+            if _direct(node):
+                direct.append(q)
+                for child in node.children if isinstance(node, And) else ():
+                    if isinstance(child, Not):
+                        for key in _keys(child.child):
+                            key_kills[ids.setdefault(key, len(ids))].append(q)
+            for term in _terms(node):
+                for word in term.words:
+                    ids.setdefault(word, len(ids))
+                if len(term.words) == 2:
+                    ids.setdefault(key_of(term), len(ids))
+        #: Per key id: the clauses it meets; the direct queries it excludes (by a NOT).
+        self.key_clauses = [tuple(key_clauses.get(kid, ())) for kid in range(len(ids))]
+        self.key_kills = [tuple(key_kills.get(kid, ())) for kid in range(len(ids))]
+        self.kills = bool(key_kills)
+        #: (text, how, id) of each word; (first word id, second word id) → the phrase's id.
+        self.words = [(key.text, key.how, kid) for key, kid in ids.items() if isinstance(key, Word)]
+        self.pairs = {
+            (ids[key[0]], ids[key[1]]): kid for key, kid in ids.items() if not isinstance(key, Word)
         }
-        #: The queries that match whenever all their clauses are met.
-        self.direct = frozenset(range(len(self.nodes))).difference(self.tests)
+        #: The queries that match whenever all their clauses are met and no NOT key is present.
+        self.direct = frozenset(direct)
+        #: Per query that needs one, its compiled test, made the first time it is needed.
+        self.tests: dict[int, Test] = {}
         self._plans: dict[Plan, WordIndex] = {}
         self._lock = threading.Lock()
 
@@ -302,7 +381,8 @@ class Matcher:
             with self._lock:
                 index = self._plans.get(plan)
                 if index is None:
-                    index = self._plans[plan] = WordIndex(self.words, self.analyzer, plan)
+                    index = WordIndex(self.words, self.analyzer, plan, self.pairs)
+                    self._plans[plan] = index
         return index
 
     def doc(
@@ -311,22 +391,35 @@ class Matcher:
         return Doc(self, plan_for(lang), title, text, (source, url, lang or ""))
 
     def matching(self, doc: Doc) -> list[int]:
-        """Ids of the queries that match ``doc``, in order.
+        """Ids of the queries that match ``doc``, in order."""
+        return sorted(self.matching_set(doc))
+
+    def matching_set(self, doc: Doc) -> set[int]:
+        """Ids of the queries that match ``doc``.
 
         The queries with every clause met are found with set and counting operations that run
         in C, with no Python code per query (#6: a loop over the postings of each word present
         cost milliseconds per article at 10,000 rules); only those needing a test run it.
         """
-        met = set().union(*map(self.word_clauses.__getitem__, doc.anywhere))
+        anywhere = doc.anywhere
+        met = set().union(*map(self.key_clauses.__getitem__, anywhere))
         counts = Counter(map(self.clause_query.__getitem__, met))
         queries = list(counts)
         done = map(eq, map(self.need.__getitem__, queries), counts.values())
         candidates = set(compress(queries, done))
         candidates.update(self.always)
+        direct = candidates.intersection(self.direct)
+        if self.kills and direct:
+            direct.difference_update(*map(self.key_kills.__getitem__, anywhere))
         tests = self.tests
-        found = [q for q in candidates.difference(self.direct) if tests[q](doc)]
-        found.extend(candidates.intersection(self.direct))
-        return sorted(found)
+        direct.update(
+            q for q in candidates.difference(self.direct) if (tests.get(q) or self._test(q))(doc)
+        )
+        return direct
+
+    def _test(self, q: int) -> Test:
+        test = self.tests[q] = _compile(self.nodes[q], self.key_ids)
+        return test
 
     def why(self, i: int, doc: Doc) -> str:
         """Why query ``i`` matched ``doc``, as query text: the part of it that holds.
@@ -359,25 +452,25 @@ class Matcher:
 Test = Callable[[Doc], bool]
 
 
-def _compile(node: Node, ids: dict[Word, int]) -> Test:
+def _compile(node: Node, ids: dict[Key, int]) -> Test:
     """A query as nested closures: much faster to evaluate than walking the tree."""
     if isinstance(node, Term):
-        wids = [ids[word] for word in node.words]
-        wid = wids[0]
-        if len(wids) > 1:
+        if len(node.words) > 2:
+            wids = [ids[word] for word in node.words]
             term = node
             return lambda doc: all(w in doc.anywhere for w in wids) and doc.atom(term)
+        kid = ids[key_of(node)]
         if node.fields == ANYWHERE:
-            return lambda doc: wid in doc.anywhere
+            return lambda doc: kid in doc.anywhere
         name = node.fields[0]
-        return lambda doc: wid in doc.present[name]
+        return lambda doc: kid in doc.present[name]
     if isinstance(node, Not):
         test = _compile(node.child, ids)
         return lambda doc: not test(doc)
     if isinstance(node, Or) and any(_plain(child) for child in node.children):
         # the plain words in one set test; phrases, NEARs… only when that fails
         words = frozenset(
-            ids[word] for child in node.children if _plain(child) for word in _words(child)
+            ids[key] for child in node.children if _plain(child) for key in _keys(child)
         )
         others = sorted((child for child in node.children if not _plain(child)), key=_cost)
         if not others:
@@ -421,7 +514,7 @@ def _any(tests: list[Test]) -> Test:
 def _cost(node: Node) -> int:
     """A rough cost of evaluating ``node``: word look-ups are cheap, positions are not."""
     if isinstance(node, Term):
-        return 1 if len(node.words) == 1 else 20
+        return 1 if len(node.words) <= 2 else 20
     if isinstance(node, Not):
         return _cost(node.child)
     if isinstance(node, And | Or):
@@ -498,26 +591,6 @@ def _near_side(node: Node, doc: Doc, used: set[tuple[str, tuple[int, int]]]) -> 
     return node
 
 
-def _intern(node: Node, seen: dict[object, Term | Meta]) -> Node:
-    """Share equal terms between queries, so that a text evaluates each term once."""
-    if isinstance(node, Term):
-        return seen.setdefault((node.words, node.fields), node)
-    if isinstance(node, Meta):
-        return seen.setdefault((node.field, node.value), node)
-    if isinstance(node, Not):
-        child = _intern(node.child, seen)
-        return node if child is node.child else Not(child)
-    if isinstance(node, And | Or):
-        children = tuple(_intern(child, seen) for child in node.children)
-        if all(new is old for new, old in zip(children, node.children, strict=True)):
-            return node
-        return type(node)(children)
-    left, right = _intern(node.left, seen), _intern(node.right, seen)
-    if left is node.left and right is node.right:
-        return node
-    return Near(left, right, node.distance, node.pos)
-
-
 # -- DESIGN §8: compile_queries ---------------------------------------------------------------
 
 
@@ -533,7 +606,7 @@ class CompiledQueries:
 
     def match(self, text: str, lang: str | None = None) -> set[int]:
         """Indices of the queries matching ``text``, an article body without a title."""
-        return set(self._matcher.matching(self._matcher.doc("", text, lang=lang)))
+        return self._matcher.matching_set(self._matcher.doc("", text, lang=lang))
 
     def __len__(self) -> int:
         return len(self.queries)
