@@ -82,10 +82,14 @@ def write(state_dir: Path, rules: RuleSet, now: datetime) -> Path:
         handle = tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", dir=state_dir, prefix=f".{FILE_NAME}.", delete=False
         )
+    except OSError as exc:  # read-only, or no such directory
+        raise MonitorError(str(path), "cannot write the rules' status") from exc
+    try:
         with handle:
             json.dump(data, handle, ensure_ascii=False, indent=1)
         os.replace(handle.name, path)
-    except OSError as exc:
+    except OSError as exc:  # disk full: the old file stays, the temporary one goes
+        Path(handle.name).unlink(missing_ok=True)
         raise MonitorError(str(path), "cannot write the rules' status") from exc
     return path
 
