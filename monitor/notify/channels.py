@@ -186,6 +186,11 @@ def _open(apprise: Any, digest: str, channel: ChannelConfig) -> Channel:
             f"apprise cannot use this {scheme}:// URL (a part is missing or malformed; "
             f"https://github.com/caronc/apprise/wiki/Notify_{scheme})",
         )
+    if "overflow=" not in url:
+        # apprise's default hands an over-long post to the service, which may refuse it
+        # (Telegram past 4,096 characters, Mattermost past 4,000): then the post would fail
+        # on every retry and the next digest, holding more, too. Split it into several.
+        service.overflow_mode = apprise.OverflowMode.SPLIT
     return Channel(
         digest=digest,
         config=channel,

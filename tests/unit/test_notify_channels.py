@@ -19,6 +19,9 @@ from monitor.models import Article, DigestEntry, Item, Match
 from monitor.notify.channels import MAX_ARTICLES, Post, compose_post, open_channels
 from tests.servers import REPO, LocalSite
 
+# The first open_channels in a process loads apprise's ~100 plugins: seconds on a busy machine.
+pytestmark = pytest.mark.timeout(90)
+
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 TOKEN = "123456789:ABCdefGHIjklMNOpqrSTUvwxYZ123456789"
 
@@ -198,6 +201,20 @@ def test_send_posts_title_and_body_to_a_json_webhook(tmp_path: Path, site: Local
         "Press Monitor daily: 1 new article",
         "- [A](https://a.example)",
     )
+
+
+@pytest.mark.parametrize(("overflow", "posts"), [("", 3), ("?overflow=upstream", 1)])
+def test_a_post_longer_than_the_service_takes_is_split_unless_the_url_says_otherwise(
+    tmp_path: Path, site: LocalSite, overflow: str, posts: int
+) -> None:
+    token = "abcdefghijklmnopqrstuvwxyz"
+    site.route(f"hooks/{token}", status=200, body=b"ok")
+    url = f"mmost://127.0.0.1:{site.port}/{token}{overflow}"  # Mattermost: 4,000 characters
+    (channel,) = open_channels(load(write(tmp_path, json.dumps([url]))))
+    body = "\n".join(f"- [Article {i}](https://news.example.org/{i}) — Agency" for i in range(180))
+    assert 8000 < len(body) < 12000
+    channel.send(Post("Press Monitor daily: 180 new articles", body, "markdown"))
+    assert len(site.hits(f"hooks/{token}")) == posts
 
 
 # -- compose_post (pure) -----------------------------------------------------------------------
