@@ -6,6 +6,7 @@ tracks it (so shutdown can drain it) and is the job boundary for unexpected exce
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -68,7 +69,9 @@ def build(
             name=f"digest {item.name}",
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=3600,
+            # Late is better than never: after the clock jumped forward past a digest's time
+            # (or the loop stalled) it goes out once, at once; coalesce keeps it to one (#8).
+            misfire_grace_time=None,
         )
     scheduler.add_job(
         watch_rules,
@@ -99,3 +102,58 @@ def observe(scheduler: AsyncIOScheduler, metrics: Metrics) -> None:
             metrics.poll_lag.observe(max(late.total_seconds(), 0.0))
 
     scheduler.add_listener(on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)
+
+
+#: How often (monotonic seconds) the wall clock is compared with the monotonic one.
+CLOCK_CHECK = 2.0
+#: A difference between the two clocks' progress larger than this is a jump.
+CLOCK_TOLERANCE = 2.0
+
+
+async def watch_clock(
+    scheduler: AsyncIOScheduler, config: Config, *, every: float = CLOCK_CHECK
+) -> None:
+    """Notice the wall clock jumping (NTP stepping it, a VM resumed, an operator's `date`) and
+    keep the polls on schedule; runs until cancelled.
+
+    APScheduler keeps each job's next run as a wall-clock time and sleeps on the monotonic
+    clock until then. Forward, it copes: the due jobs run once (coalesced), never a storm.
+    Backward by hours, every poll would wait those hours; so each interval job due later than
+    one interval from now is rescheduled from now. Cron jobs (digests) keep their next run:
+    a digest that went out before the clock went back is not sent again.
+    """
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    loop = asyncio.get_running_loop()
+    wall, mono = datetime.now(UTC), loop.time()
+    while True:
+        await asyncio.sleep(every)
+        now, now_mono = datetime.now(UTC), loop.time()
+        skew = (now - wall).total_seconds() - (now_mono - mono)
+        wall, mono = now, now_mono
+        if abs(skew) <= CLOCK_TOLERANCE:
+            continue
+        moved = 0
+        if skew < 0:
+            polls = [
+                job for job in scheduler.get_jobs() if isinstance(job.trigger, IntervalTrigger)
+            ]
+            for index, job in enumerate(polls):
+                interval = job.trigger.interval
+                if job.next_run_time is not None and job.next_run_time > now + interval:
+                    start = now + timedelta(seconds=min(index * 0.05, 10))
+                    trigger = IntervalTrigger(
+                        seconds=interval.total_seconds(),
+                        start_date=start,
+                        timezone=config.monitor.timezone,
+                    )
+                    scheduler.reschedule_job(job.id, trigger=trigger)
+                    moved += 1
+        event(
+            log,
+            "clock.jumped",
+            logging.WARNING,
+            by=f"{skew:+.0f}s",
+            now=now.isoformat(timespec="seconds"),
+            rescheduled=moved,
+        )

@@ -258,8 +258,8 @@ class MonitorProcess:
     """`python -m monitor --config CONFIG ARGS…` (default `run`) as a real subprocess, its
     stderr read line by line in a thread so tests can wait for log events."""
 
-    def __init__(self, config: Path, *args: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "monitor", "--config", str(config), *(args or ("run",))],
             stdout=subprocess.DEVNULL,

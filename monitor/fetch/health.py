@@ -44,7 +44,11 @@ def next_poll(
 
 def is_due(state: SourceState, every: timedelta, now: datetime) -> bool:
     """Whether the daemon's interval tick at ``now`` should poll the source: always unless a
-    backoff set its next poll later (a tenth of `every` of slack for the tick's own jitter)."""
+    backoff set its next poll later (a tenth of `every` of slack for the tick's own jitter).
+    A last poll later than ``now`` means the clock went back: the source is due, or it would
+    wait as long as the clock jumped (#8)."""
+    if state.last_poll is not None and state.last_poll > now:
+        return True
     return state.next_poll is None or state.next_poll <= now + every / 10
 
 

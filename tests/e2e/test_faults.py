@@ -10,8 +10,10 @@ import re
 import socket
 import sqlite3
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -272,3 +274,68 @@ def test_a_read_only_state_directory_stops_the_daemon_at_start_with_a_clear_mess
     assert "Read-only file system" in log
     assert "Traceback" not in log
     assert integrity(state / "monitor.db") == ("ok", 0)
+
+
+# -- the clock jumping -----------------------------------------------------------------------
+
+#: Debian's libfaketime (package `faketime`): preloaded, it adds the offset written in
+#: FAKETIME_TIMESTAMP_FILE to the wall clock, re-read while the process runs; the monotonic
+#: clock stays real, as when NTP or an operator steps a server's clock.
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+
+
+def jump_of(line: str) -> int:
+    found = re.search(r"by=([+-][0-9]+)s", line)
+    assert found, line
+    return int(found.group(1))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_clock_jumping_forward_and_back_keeps_polls_on_schedule_and_the_digest_sent_once(
+    project: Path, site: LocalSite, tmp_path: Path
+) -> None:
+    assert LIBFAKETIME.exists(), "Debian's libfaketime is missing: apt-get install faketime"
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n", encoding="ascii")
+    # The daily digest is due 90 minutes from now: the jump forward passes it.
+    due = (datetime.now(UTC) + timedelta(minutes=90)).strftime("%H:%M")
+    config = write_config(project, site, sources=f'[[digest]]\nname = "daily"\nat = "{due}"\n')
+    assert cli.main(["--config", str(config), "subscribers", "add", "reader@example.org"]) == 0
+    outbox = project / "state" / "outbox" / "new"
+    env = {
+        "LD_PRELOAD": str(LIBFAKETIME),
+        "FAKETIME_TIMESTAMP_FILE": str(offset),
+        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    daemon = MonitorProcess(config, env=env)
+    try:
+        daemon.wait_for("poll.done", timeout=120)
+        daemon.wait_for('poll.not_modified source="Test RSS"')
+
+        offset.write_text("+3h\n", encoding="ascii")
+        forward = daemon.wait_for("clock.jumped")
+        started = time.monotonic()
+        daemon.wait_for("digest.sent")  # its time was jumped over: sent late, not skipped
+        for _ in range(3):
+            daemon.wait_for('poll.not_modified source="Test RSS"')
+
+        offset.write_text("+0\n", encoding="ascii")
+        back = daemon.wait_for("clock.jumped")
+        for _ in range(3):  # within seconds, not three hours
+            daemon.wait_for('poll.not_modified source="Test RSS"')
+        seconds = time.monotonic() - started
+    finally:
+        assert daemon.stop() == 0
+
+    assert abs(jump_of(forward) - 10800) < 60  # three hours, give or take the check's delay
+    assert abs(jump_of(back) + 10800) < 60
+    assert re.search(r"rescheduled=[1-9]", back), back
+    # No storm: at most one poll per second of real time (every = "1s"). (A tick skipped
+    # because the previous poll still ran is no storm: a loaded machine polls slowly.)
+    after = "".join(daemon.log).split(forward, 1)[1]
+    assert after.count("poll.not_modified") + after.count("poll.done") <= seconds + 3
+    # The digest went out once, and not again when the clock went back over its time.
+    assert len(list(outbox.iterdir())) == 1
+    assert "reader@example.org" in next(outbox.iterdir()).read_text(encoding="utf-8")
