@@ -487,3 +487,35 @@ def prune_db(config: Config) -> str:
     with _writing(config) as store:
         count = store.prune(datetime.now(UTC) - keep)
     return f"pruned the text of {count} article(s) found more than {keep.days} days ago"
+
+
+def copy_db(source: Path, url: str, *, replace: bool, password_env: str | None) -> str:
+    """`monitor db copy SQLITE-PATH POSTGRES-URL` (issue #9): progress on stderr, a line per
+    table; the verified counts as the result."""
+    import os
+
+    from monitor.store import open_postgres
+    from monitor.store.postgres_copy import copy_sqlite
+
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if password is None:
+            raise ConfigError(
+                "--password-env", f"the environment variable {password_env} is not set"
+            )
+    open_postgres(url, password=password).close()  # fails early, and cleanly, on a bad login
+    shown: dict[str, int] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        if done == total or done - shown.get(table, -PROGRESS_STEP) >= PROGRESS_STEP:
+            shown[table] = done
+            print(f"{table}: {done:,}/{total:,}", file=sys.stderr, flush=True)
+
+    result = copy_sqlite(source, url, password=password, replace=replace, progress=progress)
+    tables = ", ".join(f"{table} {count:,}" for table, count in result.target.items())
+    return f"copied {source} into PostgreSQL; counts verified: {tables}"
+
+
+#: Rows between two progress lines of `monitor db copy`.
+PROGRESS_STEP = 10_000

@@ -565,6 +565,33 @@ def db_prune(ctx: Context) -> int:
     return 0
 
 
+@db.command("copy")
+@click.argument("sqlite_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("postgres_url")
+@click.option("--replace", is_flag=True, help="Delete what the PostgreSQL database holds first.")
+@click.option(
+    "--password-env",
+    metavar="NAME",
+    help="Read the database password from this environment variable.",
+)
+def db_copy(sqlite_path: Path, postgres_url: str, replace: bool, password_env: str | None) -> int:
+    """Copy a SQLite database into PostgreSQL, every match, subscriber and delivery.
+
+    Ids are kept, so digest and alert cursors stay valid; the target is refused when it
+    holds rows (unless --replace), and the row counts are verified at the end. Stop
+    `monitor run` first, then set [store] url in monitor.toml.
+
+    \b
+    Example:
+      monitor db copy state/monitor.db postgresql://monitor@db.example.org/monitor \\
+          --password-env MONITOR_DB_PASSWORD
+    """
+    from monitor import admin
+
+    click.echo(admin.copy_db(sqlite_path, postgres_url, replace=replace, password_env=password_env))
+    return 0
+
+
 # -- entry point ------------------------------------------------------------------------------
 
 

@@ -258,7 +258,16 @@ def _counts(conn: Conn) -> dict[str, int]:
 
 
 #: The tables, parents before children (the order a copy fills them in).
-TABLES = ("sources", "items", "articles", "matches", "subscribers", "deliveries", "alerted")
+TABLES = (
+    "sources",
+    "items",
+    "articles",
+    "matches",
+    "subscribers",
+    "channels",
+    "deliveries",
+    "alerted",
+)
 
 if TYPE_CHECKING:
     from monitor.store import Store
