@@ -2,4 +2,6 @@
 
 from monitor.cli import main
 
-raise SystemExit(main())
+# Guarded: worker processes (monitor.cleaners) import the main module and must not run it.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -93,6 +93,8 @@ class MonitorSettings:
     timeout: float = 30.0
     #: Article text older than this is pruned daily (title, URL and dates stay); None: never.
     keep: timedelta | None = None
+    #: Processes that clean and match articles; None: one per core (threads on one core).
+    clean_workers: int | None = None
     #: DNS servers ("IP" or "IP:PORT") to resolve source hosts with, instead of the system's
     #: resolver; empty: the system's (getaddrinfo, /etc/hosts and /etc/resolv.conf).
     nameservers: tuple[str, ...] = ()
@@ -440,6 +442,7 @@ class _Reader:
             concurrency=self.positive(table, "concurrency", "monitor", defaults.concurrency),
             timeout=self.get(table, "timeout", "monitor", float, defaults.timeout),
             keep=self.convert(table, "keep", "monitor", _max_age, defaults.keep),
+            clean_workers=self.clean_workers(table),
             nameservers=self.nameservers(table.get("nameservers", [])),
         )
 
@@ -454,6 +457,16 @@ class _Reader:
             if not _is_nameserver(server):
                 self.problem(f"{where}[{index}]", f'expected "IP" or "IP:PORT"; got "{server}"')
         return tuple(value)
+
+    def clean_workers(self, table: Mapping[str, Any]) -> int | None:
+        """``clean_workers``: processes that clean articles; 0: threads; absent: per core."""
+        if "clean_workers" not in table:
+            return None
+        value = self.get(table, "clean_workers", "monitor", int, 0)
+        if value < 0:
+            self.problem("monitor.clean_workers", f"expected 0 or more; got {value}")
+            return None
+        return value
 
     def positive(self, table: Mapping[str, Any], key: str, where: str, default: int) -> int:
         value = self.get(table, key, where, int, default)

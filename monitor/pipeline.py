@@ -164,9 +164,7 @@ async def _process_item(
             url=item.url,
             error=str(exc),
         )
-    article, matches, signature = await services.off_loop(
-        _clean_and_match, item, page, source, reason, services.rules()
-    )
+    article, matches, signature = await services.clean(_clean_and_match, item, page, source, reason)
     stored = await db(_save, store, source.name, item, article, matches, signature, now)
     if not stored.new:
         return False, [], page is None
@@ -212,9 +210,10 @@ def _save(
 
 
 def _clean_and_match(
-    item: Item, page: Page | None, source: SourceConfig, reason: str, rules: RuleSet
+    rules: RuleSet, item: Item, page: Page | None, source: SourceConfig, reason: str
 ) -> tuple[Article, list[Match], str | None]:
-    """The article, its matches and its text's near-duplicate signature (worker thread)."""
+    """The article, its matches and its text's near-duplicate signature (a cleaner process,
+    see monitor.cleaners: everything here is pure and its arguments pickle)."""
     from monitor import match
 
     article = clean.clean(

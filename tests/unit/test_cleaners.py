@@ -1,0 +1,67 @@
+"""monitor.cleaners: cleaning and matching in worker processes, the rule set installed once per
+worker and replaced on reload; threads when asked for (issue #4)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from monitor.cleaners import Cleaners
+from monitor.match.rules import RuleSet
+
+pytestmark = pytest.mark.timeout(120)  # the first pool starts the forkserver: imports
+
+
+def where_and_what(rules: RuleSet, tag: int) -> tuple[int, int, tuple[str, ...], int]:
+    """In a worker: its pid, how many tasks its rule set object has served, the rule ids."""
+    served = rules.__dict__.get("served_in_test", 0) + 1
+    rules.__dict__["served_in_test"] = served
+    return os.getpid(), served, tuple(rule.id for rule in rules.rules), tag
+
+
+async def test_articles_are_cleaned_in_other_processes_with_the_rules_installed_once() -> None:
+    cleaners = Cleaners(2)
+    rules = RuleSet.from_query("election", rule_id="elections")
+    try:
+        results = await asyncio.gather(*(cleaners.run(rules, where_and_what, n) for n in range(12)))
+    finally:
+        await asyncio.to_thread(cleaners.close)
+    pids = {pid for pid, _, _, _ in results}
+    assert os.getpid() not in pids
+    assert 1 <= len(pids) <= 2
+    assert {ids for _, _, ids, _ in results} == {("elections",)}
+    # One rule set object per process, kept across tasks: not a fresh copy with each article.
+    for pid in pids:
+        served = sorted(s for p, s, _, _ in results if p == pid)
+        assert served == list(range(1, len(served) + 1))
+    assert sorted(tag for _, _, _, tag in results) == list(range(12))
+
+
+async def test_a_reloaded_rule_set_reaches_the_workers() -> None:
+    cleaners = Cleaners(1)
+    before = RuleSet.from_query("election", rule_id="elections")
+    after = RuleSet.from_query("torture", rule_id="torture")
+    try:
+        first = await cleaners.run(before, where_and_what, 0)
+        second = await cleaners.run(after, where_and_what, 1)
+        third = await cleaners.run(after, where_and_what, 2)
+    finally:
+        await asyncio.to_thread(cleaners.close)
+    assert first[2] == ("elections",)
+    assert second[2] == third[2] == ("torture",)
+    assert third[1] == 2  # the new pool keeps the new rules too
+    assert "pools=2" in repr(cleaners)
+
+
+async def test_zero_clean_workers_cleans_in_threads_of_this_process() -> None:
+    cleaners = Cleaners(0)
+    rules = RuleSet.from_query("election", rule_id="elections")
+    try:
+        pid, _, ids, _ = await cleaners.run(rules, where_and_what, 0)
+    finally:
+        await asyncio.to_thread(cleaners.close)
+    assert pid == os.getpid()
+    assert ids == ("elections",)
+    assert "threads=" in repr(cleaners)
