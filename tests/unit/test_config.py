@@ -116,3 +116,31 @@ def test_digest_schedule_and_web_listen(tmp_path: Path) -> None:
     assert (config.web.host, config.web.port) == ("0.0.0.0", 9000)
     with pytest.raises(ConfigError, match='no digest named "daily"'):
         config.digest("daily")
+
+
+def test_nameservers_and_smtp_retry_come_out_typed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[monitor]\nnameservers = ["192.0.2.53", "127.0.0.1:5353", "[::1]:53"]\n'
+        '[smtp]\nhost = "mail.example.org"\nretry = ["30s", "10m"]\n',
+    )
+    config = load(path)
+    assert config.monitor.nameservers == ("192.0.2.53", "127.0.0.1:5353", "[::1]:53")
+    assert config.smtp is not None
+    assert config.smtp.retry == (timedelta(seconds=30), timedelta(minutes=10))
+    default = load(write(tmp_path, '[smtp]\nhost = "h"\n')).smtp
+    assert default is not None
+    assert default.retry == tuple(timedelta(minutes=m) for m in (1, 5, 30, 120))
+
+
+def test_a_bad_nameserver_or_retry_wait_is_named(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[monitor]\nnameservers = ["dns.example.org"]\n'
+        '[smtp]\nhost = "mail.example.org"\nretry = ["1m", "0"]\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    message = str(caught.value)
+    assert 'monitor.nameservers[0]: expected "IP" or "IP:PORT"; got "dns.example.org"' in message
+    assert 'smtp.retry[1]: expected a positive duration; got "0"' in message
