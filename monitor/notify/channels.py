@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from monitor.config import CHANNEL_VARIABLE, CHANNELS_INSTALL, ChannelConfig, Config
 from monitor.errors import ConfigError, DeliveryError
@@ -194,16 +194,27 @@ def _open(apprise: Any, digest: str, channel: ChannelConfig) -> Channel:
     return Channel(
         digest=digest,
         config=channel,
-        label=label_of(service.url(privacy=True)),
+        label=label_of(service.url(privacy=True), _variables(channel.url)),
         key=channel_key(digest, channel.url),
         _service=service,
         _secrets=_secrets_of(url, channel.url),
     )
 
 
-def label_of(private_url: str) -> str:
-    """apprise's privacy URL without its query string (options, some of them secret)."""
-    return private_url.split("?", 1)[0]
+def label_of(private_url: str, secrets: Sequence[str] = ()) -> str:
+    """apprise's privacy URL without its query string (options, some of them secret), and
+    with ``secrets`` (the values of the URL's ${NAME}s) as "***": apprise masks what it knows
+    to be secret, such as a password or a bot token, but not a webhook's path."""
+    label = private_url.split("?", 1)[0]
+    for secret in sorted(secrets, key=len, reverse=True):
+        label = label.replace(quote(secret, safe=""), "***").replace(secret, "***")
+    return label
+
+
+def _variables(written: str) -> list[str]:
+    """The values the URL's ${NAME}s take now (long enough to be worth hiding)."""
+    values = [os.environ.get(name, "") for name in CHANNEL_VARIABLE.findall(written)]
+    return [value for value in values if len(value) >= 4]
 
 
 def _secrets_of(resolved: str, written: str) -> tuple[str, ...]:
@@ -211,8 +222,7 @@ def _secrets_of(resolved: str, written: str) -> tuple[str, ...]:
     its password and its path segments and host parts long enough to be tokens."""
     parts = urlsplit(resolved)
     found = {resolved, unquote(resolved)}
-    values = [os.environ.get(name, "") for name in CHANNEL_VARIABLE.findall(written)]
-    found.update(value for value in values if len(value) >= 4)
+    found.update(_variables(written))
     for piece in (parts.password or "", parts.username or "", *parts.path.split("/")):
         if len(piece) >= 8:
             found.add(piece)

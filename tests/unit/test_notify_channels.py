@@ -162,12 +162,16 @@ def test_labels_hide_tokens_and_passwords_from_the_environment(
 ) -> None:
     monkeypatch.setenv("PM_TEST_TG_TOKEN", TOKEN)
     monkeypatch.setenv("PM_TEST_HOOK_PASSWORD", "hunter2-very-secret")
+    monkeypatch.setenv("PM_TEST_HOOK_PATH", "T0KEN-in-the-path-8f3a9c")
     path = write(
         tmp_path,
         '["tgram://${PM_TEST_TG_TOKEN}/-100123",'
-        ' "json://monitor:${PM_TEST_HOOK_PASSWORD}@127.0.0.1:8/hook?x=1"]',
+        ' "json://monitor:${PM_TEST_HOOK_PASSWORD}@127.0.0.1:8/hook?x=1",'
+        ' "json://127.0.0.1:8/hooks/${PM_TEST_HOOK_PATH}"]',
     )
-    telegram, hook = open_channels(load(path))
+    telegram, hook, in_path = open_channels(load(path))
+    # apprise masks what it knows to be secret; a value from the environment is masked too.
+    assert in_path.label == "json://127.0.0.1:8/hooks/***"
     assert TOKEN not in telegram.label
     assert telegram.label.startswith("tgram://")
     assert "-100123" in telegram.label
