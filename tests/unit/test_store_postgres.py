@@ -276,3 +276,32 @@ def test_while_the_server_is_down_calls_fail_with_store_error_then_work_again(
 def query_url(url: str, statement: str) -> list[tuple[object, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(statement).fetchall()
+
+
+# -- db commands on a PostgreSQL store -----------------------------------------------------
+
+
+def test_db_prune_works_and_backup_and_vacuum_name_what_to_use_instead(
+    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = open_postgres(pg_url)
+    try:
+        old = datetime.now(UTC) - timedelta(days=800)
+        store.save_article("A", Item(url="https://a.example/1"), article(1), [], old)
+    finally:
+        store.close()
+    config = write_config(tmp_path, f'url = "{pg_url}"')
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("[monitor]\n", '[monitor]\nkeep = "365d"\n'),
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert cli.main(["--config", str(config), "db", "prune"]) == 0
+    assert "pruned the text of 1 article(s)" in capsys.readouterr().out
+    assert query_url(pg_url, "SELECT text FROM articles") == [("",)]
+
+    assert cli.main(["--config", str(config), "db", "backup", str(tmp_path / "b.db")]) == 2
+    assert "use pg_dump" in capsys.readouterr().err
+    assert not (tmp_path / "b.db").exists()
+    assert cli.main(["--config", str(config), "db", "vacuum"]) == 2
+    assert "autovacuum" in capsys.readouterr().err
