@@ -172,14 +172,15 @@ def try_channels(config: Config, digest: str | None = None) -> list[tuple[Channe
 
 def _open(apprise: Any, digest: str, channel: ChannelConfig) -> Channel:
     scheme = channel.url.partition("://")[0].lower()
-    if scheme not in apprise.NotificationManager():
+    url = channel.resolved_url()
+    # A service's own webhook URL (https://hooks.slack.com/services/…, Discord's…) works too.
+    service = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if service is None and scheme not in apprise.NotificationManager():
         raise ConfigError(
             channel.where,
-            f'unknown scheme "{scheme}://" (apprise\'s services: '
-            "https://github.com/caronc/apprise/wiki)",
+            f'unknown scheme "{scheme}://" (apprise\'s services and the webhook URLs it '
+            "recognises: https://github.com/caronc/apprise/wiki)",
         )
-    url = channel.resolved_url()
-    service = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     if service is None:
         raise ConfigError(
             channel.where,

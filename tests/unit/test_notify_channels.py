@@ -145,6 +145,14 @@ def test_an_unknown_scheme_or_a_url_apprise_cannot_use_stops_start_up(tmp_path: 
     assert "channels[3]" not in text
 
 
+def test_a_services_own_webhook_url_is_taken_and_shown_redacted(tmp_path: Path) -> None:
+    native = "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
+    (slack,) = open_channels(load(write(tmp_path, json.dumps([native]))))
+    assert slack.label.startswith("slack://T...2/A...D/T...Q")
+    with pytest.raises(ConfigError, match=r'channels\[1\]: unknown scheme "https://"'):
+        open_channels(load(write(tmp_path, '["https://example.org/not-a-service"]')))
+
+
 def test_an_unset_environment_variable_is_named_with_the_key_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
