@@ -370,10 +370,11 @@ class FieldText:
     """One field of a text (title or body) tokenised once, and the query words found in it.
 
     ``present`` is the set of the ids of the query words it has; their positions (for
-    phrases, NEAR and spans) are indexed in one pass the first time something asks.
+    phrases, NEAR and spans) are found when something asks, word by word: a NEAR needs a
+    few of the hundreds of query words a text has at 10,000 rules (#6).
     """
 
-    __slots__ = ("_hits", "_offsets", "_where", "present", "text", "tokens")
+    __slots__ = ("_at", "_hits", "_offsets", "_types_of", "_where", "present", "text", "tokens")
 
     def __init__(self, text: str, index: WordIndex) -> None:
         self.text = text
@@ -385,7 +386,9 @@ class FieldText:
         self.present: set[int] = set().union(*map(hits.__getitem__, types))
         if not starters.isdisjoint(types):
             self.present.update(self._phrases(index.pairs, starters))
-        self._where: dict[int, list[int]] | None = None
+        self._where: dict[int, list[int]] = {}
+        self._at: dict[str, list[int]] = {}
+        self._types_of: dict[int, list[str]] | None = None
         self._offsets: list[tuple[int, int]] | None = None
 
     def _phrases(self, pairs: dict[tuple[int, int], int], starters: set[str]) -> set[int]:
@@ -406,19 +409,39 @@ class FieldText:
 
     def positions(self, wid: int) -> list[int]:
         """The token positions where query word ``wid`` occurs, in order."""
-        where = self._where
-        if where is None:
-            where = self._where = self._index()
-        return where.get(wid, [])
+        found = self._where.get(wid)
+        if found is None:
+            types_of = self._types_of
+            if types_of is None:
+                types_of = self._types_of = self._reverse()
+            types = types_of.get(wid, ())
+            found = [p for token in types for p in self._positions_of(token)]
+            if len(types) > 1:
+                found.sort()
+            self._where[wid] = found
+        return found
 
-    def _index(self) -> dict[int, list[int]]:
-        """Positions of every query word present: one pass, when a phrase first needs it."""
-        found = list(map(self._hits.__getitem__, self.tokens))
-        where: dict[int, list[int]] = defaultdict(list)
-        for i in compress(range(len(found)), found):  # the tokens that match a query word
-            for wid in found[i]:
-                where[wid].append(i)
-        return where
+    def _reverse(self) -> dict[int, list[str]]:
+        """Query word id → the words of this field (as written) that match it."""
+        hits = self._hits
+        types = list(set(self.tokens))
+        out: dict[int, list[str]] = defaultdict(list)
+        for token in compress(types, map(hits.__getitem__, types)):
+            for wid in hits[token]:
+                out[wid].append(token)
+        return out
+
+    def _positions_of(self, token: str) -> list[int]:
+        """Where a word (as written) is in the field: list.index scans in C."""
+        found = self._at.get(token)
+        if found is None:
+            words, at = self.tokens, -1
+            found = []
+            for _ in range(words.count(token)):
+                at = words.index(token, at + 1)
+                found.append(at)
+            self._at[token] = found
+        return found
 
     def offsets(self) -> list[tuple[int, int]]:
         if self._offsets is None:

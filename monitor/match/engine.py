@@ -39,6 +39,7 @@ from monitor.match.analyze import (
     Analyzer,
     Occ,
     Plan,
+    Stretch,
     WordIndex,
     excerpt,
     host_key,
@@ -86,6 +87,7 @@ class Doc:
         self._truth: dict[int, bool] = {}
         self._occ: dict[tuple[int, str], list[Occ]] = {}
         self._spans: dict[tuple[int, str], list[tuple[int, int]]] = {}
+        self._by_key: dict[tuple[int, str], list[Stretch]] = {}
 
     def true(self, node: Node) -> bool:
         """Whether ``node`` holds for this document."""
@@ -141,6 +143,35 @@ class Doc:
                 found = sorted({s for c in node.children for s in self.stretches(c, name)})
             self._spans[key] = found
         return found
+
+    def side(self, terms: list[SideTerm], name: str) -> list[Stretch]:
+        """The stretches of the terms of a NEAR side in one field, in order."""
+        present = self.present[name]
+        found: list[Stretch] = []
+        many = False
+        for kid, wids, fields, term in terms:
+            if name not in fields:
+                continue
+            if kid in present if kid is not None else all(w in present for w in wids):
+                key = (kid if kid is not None else -1 - id(term), name)
+                these = self._by_key.get(key)
+                if these is None:
+                    these = self._by_key[key] = self._stretches(wids, term, name)
+                many = many or bool(found)
+                found.extend(these)
+        if many:
+            found.sort()
+        return found
+
+    def _stretches(self, wids: tuple[int, ...], term: Term, name: str) -> list[Stretch]:
+        field = self.fields[name]
+        if len(wids) == 1:
+            return [(p, p) for p in field.positions(wids[0])]
+        if len(wids) == 2:
+            second = set(field.positions(wids[1]))
+            return [(p, p + 1) for p in field.positions(wids[0]) if p + 1 in second]
+        n = len(wids) - 1
+        return [(p, p + n) for p in self._starts(term, name)]
 
     def _phrase(self, term: Term, name: str) -> bool:
         """Whether the phrase occurs in the field (stops at the first occurrence)."""
@@ -487,8 +518,43 @@ def _compile(node: Node, ids: dict[Key, int]) -> Test:
                 return lambda doc: one(doc) and two(doc)
             return lambda doc: one(doc) or two(doc)
         return _all(tests) if isinstance(node, And) else _any(tests)
+    if isinstance(node, Near) and _flat_side(node.left) and _flat_side(node.right):
+        return _compile_near(node, ids)
     atom = node
     return lambda doc: doc.atom(atom)
+
+
+#: A term of a NEAR side, ready to look up: its key id (None for 3+ words), word ids, fields.
+SideTerm = tuple[int | None, tuple[int, ...], tuple[str, ...], Term]
+
+
+def _compile_near(node: Near, ids: dict[Key, int]) -> Test:
+    """A NEAR of terms or OR-groups of terms: position look-ups, nothing walked per text."""
+    names = fields_of(node)
+    distance = node.distance
+
+    def side(part: Node) -> list[SideTerm]:
+        terms = [part] if isinstance(part, Term) else list(_terms(part))
+        return [
+            (
+                ids[key_of(t)] if len(t.words) <= 2 else None,
+                tuple(ids[w] for w in t.words),
+                t.fields,
+                t,
+            )
+            for t in terms
+        ]
+
+    left, right = side(node.left), side(node.right)
+
+    def test_near(doc: Doc) -> bool:
+        for name in names:
+            found = doc.side(left, name)
+            if found and near_any(found, doc.side(right, name), distance):
+                return True
+        return False
+
+    return test_near
 
 
 def _all(tests: list[Test]) -> Test:
