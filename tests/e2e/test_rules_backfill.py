@@ -13,7 +13,7 @@ from monitor.cli import main
 from tests.e2e.test_rules_reload import wait_for
 from tests.servers import LocalSite, LocalSMTP, MonitorProcess
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(480), pytest.mark.slow]
 
 FREIGHT = (
     '[[rule]]\nid = "freight"\ntopic = "Logistics"\n'

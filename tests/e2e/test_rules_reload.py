@@ -12,7 +12,7 @@ import pytest
 from monitor.cli import main
 from tests.servers import LocalSite, MonitorProcess
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(480), pytest.mark.slow]
 
 ARTICLE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
@@ -73,7 +73,7 @@ listen = "127.0.0.1:0"
     return path
 
 
-def wait_for(daemon: MonitorProcess, text: str, within: float = 90) -> str:
+def wait_for(daemon: MonitorProcess, text: str, within: float = 150) -> str:
     """The first stderr line containing ``text`` within ``within`` seconds, however busy the
     log is (MonitorProcess.wait_for's timeout is per line, and polls log every second)."""
     deadline = time.monotonic() + within
