@@ -1,20 +1,31 @@
-"""Evaluate many queries against one text: tokenise and stem it once, look up, then check.
+"""Evaluate many queries against one text: tokenise it once, look up, then check.
 
-    text ─tokens─► distinct words ─fold, stem (remembered)─► {stems}, {folded}   once per text
-    ∩ inverted index (word key → query word ids) ─► the query words present, per field
-    per present word: its queries' clause bits ─► candidates: queries with every clause met
-    candidate of plain words (``a (b OR c)``) ─► matched; otherwise its compiled test runs
-    matched ─► spans of the terms that made it match (positions → character offsets)
+    text ─tokens─► distinct words ─memo: word as written → query words it matches─► present
+    adjacent word pairs whose first word starts a query phrase ─► two-word phrases present
+    present keys ─► clause ids met ─count per query (C: Counter, compress)─► candidates
+    direct candidates, less those a NOT key excludes ─► matched
+    other candidates (NEAR, 3+ word phrases, fields, metadata) ─compiled test─► matched
+    matched (RuleSet only) ─► spans and ``why`` of the terms that made each match
 
-Each query is split into *clauses*, word sets of which each must have a word in the text for
-the query to match: ``a AND (b OR c) AND "d e"`` gives {a}, {b, c}, {d}, {e}; NOT, source:,
-site: and lang: give none. A query is looked at only when all its clauses are met (counted
-with one bit per clause); queries with no clause at all (``lang:ru``, ``-sport``) are tested
-on every text. Phrases, NEAR and spans need word positions: they are indexed in one pass over
-the text, the first time a candidate asks.
+Each query is split into *clauses*, key sets of which each must have a key in the text for
+the query to match. A key is a word or a two-word phrase (``"human rights"``, and a hyphenated
+word such as ``Nur-Sultan``): a text's two-word phrases are found from its adjacent word pairs
+in one pass, so they cost a look-up like words. ``a AND (b OR c) AND "d e"`` gives {a},
+{b, c}, {"d e"}; longer phrases give a clause per word; NOT, source:, site: and lang: give
+none. A query is looked at only when all its clauses are met; queries with no clause at all
+(``lang:ru``, ``-sport``) are tested on every text. A *direct* query, an AND of plain parts
+(words and two-word phrases anywhere, OR-groups of them) and NOTs of plain parts, then
+matches unless a NOT key is present, all with set operations in C. The others run a compiled
+test, made the first time the query is a candidate; word positions (NEAR, long phrases,
+spans) are found per query word when a test asks.
+
+Why this shape (#6, bench/match_bench.py, 10,000 generated rules on 181 real article bodies):
+per-query Python code (a loop over postings, a closure per candidate) cost milliseconds per
+article when hundreds of rules hit; everything that runs per query is now C set and counting
+operations, and Python runs per distinct text word only the first time it is met.
 
 How a query word compares with a word of the text (stems, exact, prefix) is analyze.py's
-WordIndex; this module decides which queries hold, given the words present.
+WordIndex; this module decides which queries hold, given the keys present.
 
 Mixed-language rules: a query is stemmed, per article language, exactly as the article's words
 are (see analyze.py: the article's language for words in its script, else the script's default
@@ -343,8 +354,9 @@ def _flat_side(node: Node) -> bool:
 class Matcher:
     """Many parsed queries, ready to be matched against texts; safe to share between threads.
 
-    A query is evaluated only when each of its clauses has a word in the text (counted with
-    one bit per clause); a query made of plain words (``a (b OR c)``) then matches outright.
+    A query is evaluated only when each of its clauses has a key in the text (met clauses
+    counted per query); a direct query (``a ("b c" OR d) -e``) then matches outright unless a
+    NOT key is present.
     """
 
     def __init__(self, nodes: Sequence[Node]) -> None:

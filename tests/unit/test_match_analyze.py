@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from monitor.match.analyze import Analyzer, fold, plan_for, token_spans, tokens
+from monitor.match.analyze import Analyzer, WordIndex, fold, plan_for, token_spans, tokens
 
 
 @pytest.mark.parametrize(
@@ -114,3 +114,24 @@ def test_the_analyzer_pickles_without_its_memory_and_still_works() -> None:
     assert copy.known(plan).stems == {}
     known = copy.learn(plan, {"Выборах"})
     assert (known.folded["Выборах"], known.stems["Выборах"]) == ("выборах", "выбор")
+
+
+def test_tokens_keep_combining_marks_beyond_the_basic_plane_inside_words() -> None:
+    # U+11100 CHAKMA SIGN CANDRABINDU: a mark outside the BMP, in a text that has one
+    text = "a\U00011100b and c\u0301d"
+
+    assert tokens(text) == ["a\U00011100b", "and", "c\u0301d"]
+    assert [text[a:b] for a, b in token_spans(text)] == ["a\U00011100b", "and", "c\u0301d"]
+
+
+def test_query_words_are_still_found_after_the_memory_of_text_words_is_reset() -> None:
+    index = WordIndex([("elect", "stem", 0), ("kaz", "prefix", 1)], Analyzer(), plan_for("en"))
+    index.LIMIT = 3  # a tiny memory, to make it forget
+
+    first = index.field("Elections in Kazakhstan were held")
+    second = index.field("Kazakh voters elected a parliament")
+
+    assert first.present == {0, 1}
+    assert second.present == {0, 1}
+    assert second.positions(1) == [0]
+    assert second.positions(0) == [2]
