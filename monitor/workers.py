@@ -220,6 +220,8 @@ class Worker:
         self.services = services
         self.app = make_app(url)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        #: Held per source while it is polled (opened by ``run``).
+        self.locks: queue.SourceLocks | None = None
         self._register()
 
     def __repr__(self) -> str:
@@ -253,10 +255,15 @@ class Worker:
         except ConfigError:
             event(log, "poll.unknown_source", logging.ERROR, source=name, worker=self.name)
             return
-        now = datetime.now(UTC)
-        if not await pipeline.poll_due(services, source, now):  # a failing source backs off
-            return
-        result = await pipeline.guarded_poll(services, source, now)
+        assert self.locks is not None
+        async with self.locks.hold(f"source:{name}") as mine:
+            if not mine:  # a live worker taken for dead still polls it: it finishes the job
+                event(log, "poll.skipped", logging.WARNING, source=name, why="being polled")
+                return
+            now = datetime.now(UTC)
+            if not await pipeline.poll_due(services, source, now):  # a failing one backs off
+                return
+            result = await pipeline.guarded_poll(services, source, now)
         event(log, "job.polled", source=name, status=result.status, worker=self.name)
         if result.matches:
             await defer(self.app, ALERTS, lock=OUTBOX, queueing_lock="alerts")
@@ -298,12 +305,13 @@ class Worker:
 
         await self._boundary("maintain", work())
 
-    async def rescue(self) -> int:
+    async def rescue(self, own: int | None) -> int:
         """Put back in the queue the jobs of workers silent for ``stalled_after``; how many.
 
         Every worker does this; two doing it at once is harmless (the second finds the job
         no longer running). A stalled poll whose source already has a newer poll waiting is
-        marked failed instead: the waiting one does the work."""
+        marked failed instead: the waiting one does the work. A worker never takes its own
+        jobs (worker id ``own``) for stalled: it knows they run, however late its heartbeat."""
         from procrastinate.exceptions import ConnectorException, UniqueViolation
         from procrastinate.jobs import Status
 
@@ -311,6 +319,8 @@ class Worker:
         seconds = self.config.workers.stalled_after.total_seconds()
         rescued = 0
         for job in await manager.get_stalled_jobs(seconds_since_heartbeat=seconds):
+            if own is not None and job.worker_id == own:
+                continue
             try:
                 await manager.retry_job(job)
             except UniqueViolation:
@@ -330,12 +340,19 @@ class Worker:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Run jobs until ``stopping``; start again when the database connection breaks."""
-        while not stopping.is_set():
-            async with self.app.open_async():
-                await self._run_once(stopping)
-            if not stopping.is_set():
-                event(log, "worker.reconnecting", logging.WARNING, after=f"{RECONNECT_AFTER:g}s")
-                await _wait(stopping, RECONNECT_AFTER)
+        self.locks = queue.SourceLocks(self.url, self.config.workers.concurrency + 1)
+        await self.locks.open()
+        try:
+            while not stopping.is_set():
+                async with self.app.open_async():
+                    await self._run_once(stopping)
+                if not stopping.is_set():
+                    event(
+                        log, "worker.reconnecting", logging.WARNING, after=f"{RECONNECT_AFTER:g}s"
+                    )
+                    await _wait(stopping, RECONNECT_AFTER)
+        finally:
+            await self.locks.close()
 
     async def _run_once(self, stopping: asyncio.Event) -> None:
         from procrastinate.worker import Worker as JobWorker
@@ -376,7 +393,7 @@ class Worker:
                 announced = True
                 event(log, "worker.started", worker_id=worker.worker_id, worker=self.name)
             try:
-                await self.rescue()
+                await self.rescue(worker.worker_id)
             except ConnectorException as exc:  # the database is away; procrastinate reconnects
                 event(log, "worker.rescue_failed", logging.WARNING, error=_cause(exc))
             now = rules_signature(self.config.monitor.rules_dir)

@@ -8,16 +8,17 @@ depth) live here, so that SQL stays in ``store/`` (STYLE §1.3).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from monitor.errors import StoreError
+from monitor.errors import StoreConnectError, StoreError
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg_pool import AsyncConnectionPool
 
 #: Held while the queue's tables are created, so that roles starting together create them once.
 _SCHEMA_LOCK = 0x706D_7130  # "pmq0"
@@ -66,13 +67,21 @@ def where(url: str) -> str:
 
 @contextmanager
 def _connect(url: str, doing: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """A connection; StoreConnectError (a configuration problem, exit status 2) when the
+    server cannot be reached or refuses the login, StoreError when it fails later."""
     import psycopg
 
     try:
-        with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
+        conn = psycopg.connect(url, connect_timeout=10, autocommit=True)
+    except psycopg.OperationalError as exc:  # unreachable, refused, wrong password
+        raise StoreConnectError(where(url), f"cannot connect to the database to {doing}") from exc
+    except psycopg.ProgrammingError:  # its message may quote the URL, password included
+        raise StoreConnectError(where(url), "not a valid PostgreSQL URL") from None
+    with conn:
+        try:
             yield conn
-    except psycopg.OperationalError as exc:  # unreachable, refused, wrong password, restarted
-        raise StoreError(where(url), f"cannot {doing}") from exc
+        except psycopg.OperationalError as exc:  # the connection broke, the server restarted
+            raise StoreError(where(url), f"cannot {doing}") from exc
 
 
 def ensure_schema(url: str) -> bool:
@@ -126,3 +135,55 @@ def status(url: str, stalled_after: timedelta) -> QueueStatus:
         due=due,
         running=running,
     )
+
+
+class SourceLocks:
+    """PostgreSQL advisory locks, one per source being polled, held on a pooled connection.
+
+    procrastinate's job lock keeps two polls of a source apart as long as heartbeats are on
+    time; a live worker taken for dead (its heartbeat late on an overloaded machine) would
+    have its poll run again beside it. This lock holds in that case too: it lives exactly as
+    long as the session of the worker that polls, and dies with it (a kill -9 closes the
+    socket, and PostgreSQL ends the session).
+    """
+
+    def __init__(self, url: str, size: int) -> None:
+        from psycopg_pool import AsyncConnectionPool
+
+        self.url = url
+        self.pool: AsyncConnectionPool = AsyncConnectionPool(
+            url, min_size=1, max_size=size, open=False, kwargs={"autocommit": True}
+        )
+
+    def __repr__(self) -> str:
+        return f"<SourceLocks {where(self.url)}>"
+
+    async def open(self) -> None:
+        await self.pool.open()
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[bool]:
+        """Try to take the lock ``key``; yield whether this process holds it now."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(
+                    "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)
+                )
+                row = await cursor.fetchone()
+                held = bool(row and row[0])
+                try:
+                    yield held
+                finally:
+                    if held:
+                        await conn.execute(
+                            "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,)
+                        )
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            # A broken session has lost its locks with it: nothing is left held.
+            raise StoreError(where(self.url), f"cannot hold the lock {key}") from exc

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from monitor import cli
+from tests.pg import PASSWORD, PgCluster
 from tests.servers import LocalSite, LocalSMTP, MonitorProcess, Request
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 FILLER = (
     "ministry harvest railway budget river school museum forum treaty winter grain bridge"
@@ -156,7 +157,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 def test_two_workers_share_the_polls_never_poll_one_source_at_once_and_alert_once(
     project: Path, site: LocalSite, smtp: LocalSMTP, pg_url: str
 ) -> None:
-    farm = Farm(site, feeds=6, items=2, delay=0.3)
+    farm = Farm(site, feeds=4, items=2, delay=0.3)
     config = write_config(
         project, pg_url, smtp, farm.sources(every="1s"), "[workers]\nconcurrency = 4\n"
     )
@@ -164,11 +165,11 @@ def test_two_workers_share_the_polls_never_poll_one_source_at_once_and_alert_onc
     workers = [MonitorProcess(config, "run", "--role", "worker") for _ in range(2)]
     try:
         for worker in workers:
-            worker.wait_for("worker.started", timeout=60)
-        wait_until(lambda: len(alerted_urls(smtp)) == 12, 90, "12 articles alerted")
-        # Several more rounds of polls: none may alert anything again.
+            worker.wait_for("worker.started", timeout=120)
+        wait_until(lambda: len(alerted_urls(smtp)) == 8, 120, "8 articles alerted")
+        # More rounds of polls: none may alert anything again.
         rounds = min(farm.polls.values())
-        wait_until(lambda: min(farm.polls.values()) >= rounds + 3, 60, "3 more rounds of polls")
+        wait_until(lambda: min(farm.polls.values()) >= rounds + 2, 60, "2 more rounds of polls")
     finally:
         for process in (scheduler, *workers):
             assert process.stop() == 0, "".join(process.log)
@@ -176,7 +177,7 @@ def test_two_workers_share_the_polls_never_poll_one_source_at_once_and_alert_onc
     assert max(farm.most.values()) == 1, f"a feed polled twice at once: {farm.most}"
     assert all(count > 0 for count in polled_by), f"one worker did every poll: {polled_by}"
     named = alerted_urls(smtp)
-    assert len(named) == 12
+    assert len(named) == 8
     assert set(named.values()) == {1}, f"articles alerted more than once: {named}"
 
 
@@ -195,7 +196,7 @@ def test_a_worker_killed_mid_poll_has_its_job_finished_by_another(
     doomed = MonitorProcess(config, "run", "--role", "worker")
     survivor: MonitorProcess | None = None
     try:
-        doomed.wait_for("worker.started", timeout=60)
+        doomed.wait_for("worker.started", timeout=120)
         wait_until(lambda: farm.in_flight["f0"] == 1, 30, "the poll to start")
         doomed.kill()  # SIGKILL in the middle of the poll: no clean-up of any kind
         survivor = MonitorProcess(config, "run", "--role", "worker")
@@ -238,7 +239,7 @@ def test_status_and_metrics_show_each_worker_and_the_queue(
     web = MonitorProcess(config, "run", "--role", "web")
     worker = MonitorProcess(config, "run", "--role", "worker")
     try:
-        line = worker.wait_for("worker.started", timeout=60)
+        line = worker.wait_for("worker.started", timeout=120)
         worker_id = line.split("worker_id=")[1].split()[0]
         base = "http://" + web.wait_for("web.listening", timeout=60).split("address=")[1].strip()
 
@@ -275,3 +276,89 @@ def test_status_and_metrics_show_each_worker_and_the_queue(
             assert scheduler.stop() == 0, "".join(scheduler.log)
     finally:
         assert web.stop() == 0, "".join(web.log)
+
+
+def test_workers_killed_at_random_points_lose_no_article_and_alert_none_twice(
+    project: Path, site: LocalSite, smtp: LocalSMTP, pg_url: str
+) -> None:
+    farm = Farm(site, feeds=4, items=3, delay=0.5)
+    config = write_config(
+        project,
+        pg_url,
+        smtp,
+        farm.sources(every="1s"),
+        # Not shorter: on a loaded machine a live worker's heartbeat can be seconds late, and
+        # a live worker taken for dead has its job run twice at once.
+        '[workers]\nheartbeat = "0.5s"\nstalled_after = "6s"\n',
+    )
+    rng = random.Random(9)
+    scheduler = MonitorProcess(config, "run", "--role", "scheduler")
+    steady = MonitorProcess(config, "run", "--role", "worker")
+    try:
+        steady.wait_for("worker.started", timeout=120)
+        for _ in range(3):
+            doomed = MonitorProcess(config, "run", "--role", "worker")
+            doomed.wait_for("worker.started", timeout=120)
+            for _ in range(rng.randint(1, 25)):  # a random point: after its n-th log line
+                if doomed.next_line(timeout=10) is None:
+                    break
+            doomed.kill()
+        steady.wait_for("job.rescued", timeout=60)  # at least one kill came mid-job
+        rounds = min(farm.polls.values())
+        wait_until(lambda: min(farm.polls.values()) >= rounds + 3, 60, "3 more rounds of polls")
+    finally:
+        assert scheduler.stop() == 0, "".join(scheduler.log)
+        assert steady.stop() == 0, "".join(steady.log)
+    assert max(farm.most.values()) == 1, f"a feed polled twice at once: {farm.most}"
+    # An alert is sent at most once (DESIGN §9), whoever dies when.
+    alerted = alerted_urls(smtp)
+    assert set(alerted.values()) <= {1}, f"articles alerted more than once: {alerted}"
+    # Nothing lost: the digest, the day's record, lists every article.
+    sent = len(smtp.messages)
+    assert cli.main(["--config", str(config), "digest", "send", "--now"]) == 0
+    digest = smtp.wait_for(sent + 1)[-1]
+    body = digest.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert sum(f"/a/{feed}-{n}.html" in text for feed in range(4) for n in range(3)) == 12
+
+
+def test_a_worker_older_than_the_database_schema_refuses_to_start_and_says_why(
+    project: Path, smtp: LocalSMTP, pg_url: str
+) -> None:
+    import psycopg
+
+    from monitor.store.schema import SCHEMA_VERSION
+
+    config = write_config(project, pg_url, smtp, "", "")  # the store is made and migrated
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # as a newer press-monitor leaves it
+        conn.execute("UPDATE monitor_schema SET version = %s", (SCHEMA_VERSION + 1,))
+    worker = MonitorProcess(config, "run", "--role", "worker")
+    assert worker.process.wait(timeout=60) == 1
+    worker.stop()
+    log = "".join(worker.log)
+    assert f"schema {SCHEMA_VERSION + 1}, this one knows {SCHEMA_VERSION}" in log
+    assert "upgrade press-monitor on this machine" in log
+    assert "pm-test-secret" not in log  # the password is never shown
+    with psycopg.connect(pg_url) as conn:  # it never joined the workers
+        assert conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone() in (
+            None,
+            (0,),
+        )
+
+
+def test_a_wrong_database_password_stops_a_role_with_exit_status_2(
+    project: Path, pg_cluster: PgCluster, pg_url: str
+) -> None:
+    wrong = pg_url.replace(PASSWORD, "not-the-password")
+    config = project / "monitor.toml"
+    config.write_text(
+        f'[monitor]\ntimezone = "UTC"\n\n[store]\nurl = "{wrong}"\n', encoding="utf-8"
+    )
+    scheduler = MonitorProcess(config, "run", "--role", "scheduler")
+    assert scheduler.process.wait(timeout=60) == 2
+    scheduler.stop()
+    log = "".join(scheduler.log)
+    assert f"postgresql://postgres@127.0.0.1:{pg_cluster.port}/" in log
+    assert "cannot connect to the database" in log
+    assert "not-the-password" not in log
