@@ -1,6 +1,7 @@
 """Soak benchmark (issue #8): `monitor run` with thousands of sources under the real scheduler.
 
     .venv/bin/python bench/soak.py [--sources 2000] [--ports 10] [--every 60] [--minutes 3]
+                                   [--tracemalloc]
 
 A feed farm runs in a child process (aiohttp, one loop, --ports ports on 127.0.0.1 to model
 many hosts): one RSS feed per source, 5 items 90 days old (remembered, not fetched: max_age
@@ -12,6 +13,11 @@ descriptors from /proc after its first full round and at the end, and reads its 
     poll lag    how late polls started after their scheduled time (monitor_poll_lag_seconds)
     polls       done per minute against the schedule's sources * 60 / every
     skipped     scheduler ticks skipped because the source's previous poll still ran
+
+With --tracemalloc the daemon runs under ``python -X tracemalloc=1`` (one frame: the
+allocating line; deeper tracebacks make each snapshot take minutes) and dumps a snapshot on
+SIGUSR1; the script takes one after the first full round and one at the end and adds the
+allocation sites that grew most between them (a slow run: tracing costs time and memory).
 
 Prints one JSON object on the last line. Peers: none run here (no other self-hosted monitor
 runs a scheduler we could drive the same way); the figures are against the schedule itself.
@@ -107,7 +113,7 @@ def proc_sample(pid: int) -> dict[str, int]:
 
 
 def scrape(base: str) -> dict[str, float]:
-    with urllib.request.urlopen(base + "/metrics", timeout=30) as response:
+    with urllib.request.urlopen(base + "/metrics", timeout=120) as response:
         text = response.read().decode()
     values: dict[str, float] = {}
     for line in text.splitlines():
@@ -131,12 +137,80 @@ def lag_quantile(metrics: dict[str, float], q: float) -> float:
     return float("inf")
 
 
+#: The daemon under --tracemalloc: `monitor run` with a SIGUSR1 handler that dumps a snapshot
+#: to <work>/snap-new (the script renames it once complete).
+SNAPSHOTTING = """
+import signal, sys, tracemalloc
+from pathlib import Path
+work = Path(sys.argv[1])
+def dump(signum, frame):
+    tracemalloc.take_snapshot().dump(str(work / "snap-new.partial"))
+    (work / "snap-new.partial").rename(work / "snap-new")
+signal.signal(signal.SIGUSR1, dump)
+from monitor import cli
+sys.exit(cli.main(["--config", str(work / "monitor.toml"), "run"]))
+"""
+
+
+def snapshot(pid: int, target: Path) -> None:
+    """Ask the daemon for a tracemalloc snapshot and wait until it is written."""
+    import signal
+
+    done = target.parent / "snap-new"
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 900
+    while not done.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the daemon wrote no tracemalloc snapshot in 900 s")
+        time.sleep(0.5)
+    done.rename(target)
+
+
+def grown(before: Path, after: Path, top: int = 12) -> list[str]:
+    """The allocation sites (file:line) whose live memory grew most between two snapshots."""
+    import tracemalloc
+
+    old, new = tracemalloc.Snapshot.load(str(before)), tracemalloc.Snapshot.load(str(after))
+    skip = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    stats = new.filter_traces(skip).compare_to(old.filter_traces(skip), "lineno")
+    return [str(stat) for stat in stats[:top]]
+
+
+def follow_log(
+    daemon: subprocess.Popen[str],
+) -> tuple[dict[str, int], Counter[str], list[str]]:
+    """Keep reading the daemon's log in a thread so the pipe never fills; count the lines,
+    the error lines by event, and keep a few examples."""
+    import threading
+
+    counted = {"lines": 0, "errors": 0}
+    errors: Counter[str] = Counter()
+    examples: list[str] = []
+
+    def drain() -> None:
+        assert daemon.stderr is not None
+        for line in daemon.stderr:
+            counted["lines"] += 1
+            if " error " in line or " critical " in line:
+                counted["errors"] += 1
+                errors[line.split()[2] if len(line.split()) > 2 else line] += 1
+                if len(examples) < 3:
+                    examples.append(line.strip()[:300])
+
+    threading.Thread(target=drain, daemon=True).start()
+    return counted, errors, examples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", type=int, default=2000)
     parser.add_argument("--ports", type=int, default=10)
     parser.add_argument("--every", type=int, default=60, help="poll interval, seconds")
     parser.add_argument("--minutes", type=float, default=3)
+    parser.add_argument("--tracemalloc", action="store_true", help="diff allocation snapshots")
+    parser.add_argument(
+        "--warmup", type=float, help="seconds before the start sample (default: every + 15)"
+    )
     args = parser.parse_args()
 
     parent, child = multiprocessing.Pipe()
@@ -161,8 +235,11 @@ def main() -> None:
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "monitor", "--config", str(work / "monitor.toml"), "run"]
+    if args.tracemalloc:
+        command = [sys.executable, "-X", "tracemalloc=1", "-c", SNAPSHOTTING, str(work)]
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(work / "monitor.toml"), "run"],
+        command,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
@@ -173,28 +250,12 @@ def main() -> None:
         if "web.listening" in line:
             base = "http://" + re.search(r"address=(\S+)", line).group(1)  # type: ignore[union-attr]
             break
-    # Keep reading the log so the pipe never fills; count the lines.
-    counted = {"lines": 0, "errors": 0}
-    errors: Counter[str] = Counter()  # error events by name
-    examples: list[str] = []
-
-    def drain() -> None:
-        assert daemon.stderr is not None
-        for line in daemon.stderr:
-            counted["lines"] += 1
-            if " error " in line or " critical " in line:
-                counted["errors"] += 1
-                errors[line.split()[2] if len(line.split()) > 2 else line] += 1
-                if len(examples) < 3:
-                    examples.append(line.strip()[:300])
-
-    import threading
-
-    threading.Thread(target=drain, daemon=True).start()
+    counted, errors, examples = follow_log(daemon)
     started = time.monotonic()
     end = started + args.minutes * 60
     series = []  # (seconds, RSS KiB, fds) every 30 s, to tell warm-up from a leak
-    first_at = started + min(args.every + 15, args.minutes * 60 / 2)  # after a full round
+    warmup = args.warmup if args.warmup is not None else args.every + 15  # a full round
+    first_at = started + min(warmup, args.minutes * 60 / 2)
     first: dict[str, int] = {}
     first_metrics: dict[str, float] = {}
     while time.monotonic() < end:
@@ -203,8 +264,14 @@ def main() -> None:
         series.append((sample["t"], sample["rss_kib"], sample["fds"]))
         if not first and time.monotonic() >= first_at:
             first, first_metrics = sample, scrape(base)
+            if args.tracemalloc:
+                snapshot(daemon.pid, work / "snap-1")
     last = {**proc_sample(daemon.pid), **{"t": round(time.monotonic() - started)}}
     metrics = scrape(base)
+    growth = []
+    if args.tracemalloc:
+        snapshot(daemon.pid, work / "snap-2")
+        growth = grown(work / "snap-1", work / "snap-2")
     daemon.terminate()
     daemon.wait(timeout=60)
     farm.terminate()
@@ -242,6 +309,8 @@ def main() -> None:
         "log_error_examples": examples,
         "exit_status": daemon.returncode,
     }
+    if args.tracemalloc:
+        result["tracemalloc_growth_top"] = growth
     print(json.dumps(result))
 
 
