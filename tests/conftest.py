@@ -116,7 +116,9 @@ PG_TIMEOUT = 180
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())
-        if "pg_cluster" in names and item.get_closest_marker("timeout") is None:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("store") == "postgres"
+        if ("pg_cluster" in names or on_postgres) and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(PG_TIMEOUT))
 
 

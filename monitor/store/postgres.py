@@ -53,7 +53,7 @@ class PostgresStore(PgDeliveries):
 
     def source_state(self, source: str) -> SourceState:
         """The remembered validators and health of a source (all defaults if never polled)."""
-        with self._read(f'read the state of source "{source}"') as conn:
+        with self._query(f'read the state of source "{source}"') as conn:
             row = conn.execute("SELECT * FROM sources WHERE name = %s", (source,)).fetchone()
         return SourceState() if row is None else state_from_row(row)
 
@@ -98,7 +98,7 @@ class PostgresStore(PgDeliveries):
 
     def sources_health(self) -> dict[str, SourceState]:
         """Every source ever polled, by name (in name order)."""
-        with self._read("read the sources' health") as conn:
+        with self._query("read the sources' health") as conn:
             found = conn.execute("SELECT * FROM sources ORDER BY name").fetchall()
         return {row["name"]: state_from_row(row) for row in found}
 
@@ -108,7 +108,7 @@ class PostgresStore(PgDeliveries):
         """The items this source has not had remembered (by guid, else URL), in order; an
         item listed twice in ``items`` is returned once."""
         keys = [item.guid or item.url for item in items]
-        with self._read(f'read the items of source "{source}"') as conn:
+        with self._query(f'read the items of source "{source}"') as conn:
             seen = {
                 row["key"]
                 for row in conn.execute(
@@ -132,7 +132,7 @@ class PostgresStore(PgDeliveries):
     def known_article(self, url: str, key: str | None = None) -> int | None:
         """The id of the stored article (or duplicate row) with this canonical URL, or else
         with this URL key, if any."""
-        with self._read("look up an article") as conn:
+        with self._query("look up an article") as conn:
             row = articles.find_url(conn, url, key)
         return None if row is None else int(row["id"])
 
@@ -165,7 +165,7 @@ class PostgresStore(PgDeliveries):
 
     def recent_signatures(self, source: str, since: datetime) -> list[tuple[int, str]]:
         """(id, signature hex) of the originals found since ``since`` from other sources."""
-        with self._read("read recent signatures") as conn:
+        with self._query("read recent signatures") as conn:
             return articles.recent_signatures(conn, source, since)
 
     def articles_since(self, since: datetime) -> Iterator[tuple[int, Article]]:
@@ -173,7 +173,7 @@ class PostgresStore(PgDeliveries):
         in batches, each its own short query."""
         after: tuple[str, int] | None = None
         while True:
-            with self._read("read stored articles") as conn:
+            with self._query("read stored articles") as conn:
                 page = articles.page_since(conn, since, after, _BATCH)
             for article_id, article, _ in page:
                 yield article_id, article
@@ -196,7 +196,7 @@ class PostgresStore(PgDeliveries):
 
     def topics(self) -> list[str]:
         """Every topic with at least one match, sorted."""
-        with self._read("read topics") as conn:
+        with self._query("read topics") as conn:
             rows = conn.execute(
                 'SELECT topic FROM matches GROUP BY topic ORDER BY topic COLLATE "C"'
             ).fetchall()
@@ -204,7 +204,7 @@ class PostgresStore(PgDeliveries):
 
     def match_counts(self, since: datetime) -> dict[str, int]:
         """Matches recorded since ``since``, per topic (topics without any are absent)."""
-        with self._read("count matches") as conn:
+        with self._query("count matches") as conn:
             rows = conn.execute(
                 "SELECT topic, count(*) AS n FROM matches WHERE found_at >= %s"
                 ' GROUP BY topic ORDER BY topic COLLATE "C"',

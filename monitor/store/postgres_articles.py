@@ -82,8 +82,12 @@ def save(
 ) -> Stored:
     """The body of PostgresStore.save_article (SqliteStore.save_article says what it does)."""
     text_print = fingerprint(article)
-    for name in sorted({article.url, url_key or article.url, text_print or article.url}):
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+    names = sorted({article.url, url_key or article.url, text_print or article.url})
+    conn.execute(  # in one order, so two writers cannot deadlock
+        "SELECT pg_advisory_xact_lock(hashtextextended(n, 0))"
+        " FROM unnest(%s::text[]) WITH ORDINALITY AS t (n, i) ORDER BY i",
+        (names,),
+    )
     row = find_url(conn, article.url, url_key)
     if row is not None:
         remember(conn, source, [item], "known", now)

@@ -6,6 +6,7 @@ The base class of PostgresStore (postgres.py), shared by the modules its methods
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +74,7 @@ class PgConnection:
         if readonly:
             kwargs["options"] = "-c default_transaction_read_only=on"
         self._connect_timeout = connect_timeout
+        self._idle_since: dict[int, float] = {}
         try:
             first = psycopg.connect(url, autocommit=True, row_factory=dict_row, **kwargs)
         except psycopg.OperationalError as exc:
@@ -91,13 +93,29 @@ class PgConnection:
             url,
             min_size=1,
             max_size=pool_size,
-            kwargs={"row_factory": dict_row, **kwargs},
-            check=psycopg_pool.ConnectionPool.check_connection,
+            kwargs={"row_factory": dict_row, "autocommit": True, **kwargs},
+            check=self._check,
+            reset=self._returned,
             timeout=connect_timeout,
             reconnect_timeout=0,  # keep trying while the server is away; calls fail meanwhile
             open=True,
             name="monitor-store",
         )
+
+    #: A connection back in the pool for less than this is handed out again unchecked: under
+    #: load each call saves a round trip, and a connection that died in that moment fails one
+    #: call with StoreError (and is replaced) like any connection lost mid-call.
+    CHECK_IDLE = 2.0
+
+    def _returned(self, conn: Conn) -> None:
+        self._idle_since[id(conn)] = time.monotonic()
+
+    def _check(self, conn: Conn) -> None:
+        """The pool's check before handing out ``conn``: one round trip when it has been idle,
+        so that after a server restart a dead connection is replaced, not used."""
+        returned = self._idle_since.pop(id(conn), None)
+        if returned is None or time.monotonic() - returned > self.CHECK_IDLE:
+            psycopg_pool.ConnectionPool.check_connection(conn)
 
     def close(self) -> None:
         """Close the pool's connections; closing twice is harmless."""
@@ -117,12 +135,30 @@ class PgConnection:
     @contextmanager
     def _write(self, doing: str) -> Iterator[Conn]:
         """One write transaction, StoreError on operational failure, rolled back on any."""
-        with pg_errors(self.where, doing), self._pool.connection() as conn:
+        with self._transaction(doing, "BEGIN") as conn:
             yield conn
 
     @contextmanager
     def _read(self, doing: str) -> Iterator[Conn]:
         """One read-only transaction: every query inside sees the same snapshot."""
-        with pg_errors(self.where, doing), self._pool.connection() as conn:
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with self._transaction(doing, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") as conn:
             yield conn
+
+    @contextmanager
+    def _query(self, doing: str) -> Iterator[Conn]:
+        """A connection in autocommit mode, for reads of one statement (their own snapshot):
+        no BEGIN and COMMIT round trips."""
+        with pg_errors(self.where, doing), self._pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, doing: str, begin: str) -> Iterator[Conn]:
+        with pg_errors(self.where, doing), self._pool.connection() as conn:
+            conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                if not conn.broken:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")

@@ -59,7 +59,7 @@ class PgDeliveries(PgChannels):
 
     def subscribers(self, digest: str | None = None) -> list[Subscriber]:
         """Active subscribers (of one digest), by address."""
-        with self._read("read subscribers") as conn:
+        with self._query("read subscribers") as conn:
             rows = conn.execute(
                 "SELECT id, email, digest, topics FROM subscribers"
                 " WHERE status = 'active' AND bounced_at IS NULL"
@@ -211,7 +211,7 @@ class PgDeliveries(PgChannels):
 
     def interrupted_deliveries(self) -> list[Delivery]:
         """Deliveries left 'sending' by a process that stopped before it recorded the outcome."""
-        with self._read("read interrupted deliveries") as conn:
+        with self._query("read interrupted deliveries") as conn:
             rows = conn.execute(
                 "SELECT id, kind, recipient, message, attempts, subscriber_id, channel_id"
                 " FROM deliveries WHERE status = 'sending' ORDER BY id"
@@ -256,7 +256,7 @@ class PgDeliveries(PgChannels):
 
     def subscriber(self, email: str) -> tuple[Subscriber, str] | None:
         """The stored subscriber with this address (any status) and its status."""
-        with self._read(f"read subscriber {email}") as conn:
+        with self._query(f"read subscriber {email}") as conn:
             row = conn.execute(
                 "SELECT id, email, digest, topics, status, bounced_at FROM subscribers"
                 " WHERE email = %s",
@@ -268,7 +268,7 @@ class PgDeliveries(PgChannels):
 
     def confirmations_since(self, email: str, since: datetime) -> int:
         """Confirmation messages recorded for this address since ``since``."""
-        with self._read(f"count confirmations to {email}") as conn:
+        with self._query(f"count confirmations to {email}") as conn:
             row = conn.execute(
                 "SELECT count(*) AS n FROM deliveries WHERE kind = 'confirm'"
                 " AND recipient = %s AND started_at >= %s",
@@ -278,7 +278,7 @@ class PgDeliveries(PgChannels):
 
     def last_delivery(self) -> tuple[datetime, str, str] | None:
         """When, to whom and what kind the last message was delivered (sent, not failed)."""
-        with self._read("read the last delivery") as conn:
+        with self._query("read the last delivery") as conn:
             row = conn.execute(
                 "SELECT finished_at, recipient, kind FROM deliveries WHERE status = 'sent'"
                 " ORDER BY finished_at DESC, id DESC LIMIT 1"
@@ -290,7 +290,7 @@ class PgDeliveries(PgChannels):
     def pending_deliveries(self) -> list[tuple[str, str, int, datetime, str]]:
         """Messages waiting to be sent again, soonest first: kind, recipient, attempts made,
         when the next attempt is due, and why the last one failed."""
-        with self._read("read the pending deliveries") as conn:
+        with self._query("read the pending deliveries") as conn:
             rows = conn.execute(
                 "SELECT kind, recipient, attempts, retry_at, error FROM deliveries"
                 " WHERE retry_at IS NOT NULL ORDER BY retry_at, id"
