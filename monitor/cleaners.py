@@ -7,7 +7,8 @@
 Cleaning (trafilatura, lxml) and matching are CPU-bound and pure: in threads they share one
 GIL, so a poll that cleans many articles used one core. Here they run in a process pool, one
 process per core by default (``[monitor] clean_workers``); on one core, or where processes
-cannot start (no /dev/shm, a sandbox), in threads as before.
+cannot start (no /dev/shm, a sandbox), in threads as before. ``clean_workers = 0`` asks for
+threads.
 
 The rule set is shipped once per worker process, when it starts, not with every article; a
 rule reload (a new RuleSet object) starts a new pool, and the old one finishes what it was
@@ -21,7 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -46,6 +50,8 @@ PRELOAD = [
     "lxml.html",
     "cssselect",
 ]
+#: Seconds between a worker's checks that the main process still runs (without pidfd).
+ORPHAN_CHECK = 1.0
 #: Threads when processes are not used (one core, or processes failed to start).
 THREADS = 2
 
@@ -121,7 +127,7 @@ class Cleaners:
             context = get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
             self._pool = ProcessPoolExecutor(
-                self.processes, context, initializer=_install, initargs=(rules,)
+                self.processes, context, initializer=_install, initargs=(rules, os.getpid())
             )
         except (OSError, ValueError, ImportError) as exc:
             self._no_processes(exc)
@@ -156,12 +162,38 @@ class Cleaners:
         self._pool = self._threads = None
 
 
-def _install(rules: RuleSet) -> None:
-    """A worker process starts: keep the rule set; leave signals to the main process."""
+def _install(rules: RuleSet, main: int) -> None:
+    """A worker process starts: keep the rule set; leave signals to the main process, and
+    exit when it is gone."""
     global _worker_rules  # one per process, by design
     _worker_rules = rules
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(main,), name="orphan-watch", daemon=True).start()
+
+
+def _exit_with(main: int) -> None:
+    """Exit when the main process ``main`` does. After a kill -9 of it nothing else would
+    end a worker: the forkserver stays while its children hold its "alive" pipe, and a
+    worker waiting for work holds both ends of its own queue."""
+    try:
+        handle = os.pidfd_open(main)  # readable once the process has ended (Linux 5.3+)
+    except (AttributeError, OSError):
+        while _alive(main):
+            time.sleep(ORPHAN_CHECK)
+    else:
+        select.select([handle], [], [])
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _call(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +69,52 @@ async def test_zero_clean_workers_cleans_in_threads_of_this_process() -> None:
     assert pid == os.getpid()
     assert ids == ("elections",)
     assert "threads=" in repr(cleaners)
+
+
+KILLED_PARENT = """
+import asyncio, sys
+from monitor.cleaners import Cleaners
+from monitor.match.rules import RuleSet
+from tests.unit.test_cleaners import where_and_what
+
+async def main():
+    cleaners = Cleaners(1)
+    pid, _, _, _ = await cleaners.run(RuleSet.from_query("election"), where_and_what, 0)
+    print(pid, flush=True)
+    await asyncio.Event().wait()
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_worker_processes_exit_when_the_main_process_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(KILLED_PARENT, encoding="utf-8")
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        assert worker != parent.pid
+    finally:
+        parent.kill()
+        parent.wait(30)
+        if parent.stdout is not None:
+            parent.stdout.close()
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{worker}").exists() and _state(worker) != "Z":
+        assert time.monotonic() < deadline, f"worker {worker} outlived its main process"
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "gone"
