@@ -62,11 +62,24 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
+#: The session's PostgreSQL server, once a test has asked for it.
+PG_CLUSTER = pytest.StashKey[PgCluster]()
+
+
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    """One throwaway PostgreSQL server for the whole session (tests/pg.py), removed at the end."""
-    with PgCluster() as cluster:
-        yield cluster
+def pg_cluster(request: pytest.FixtureRequest) -> PgCluster:
+    """One throwaway PostgreSQL server for the whole session (tests/pg.py). It is stopped and
+    removed by pytest_sessionfinish, not by this fixture: a session fixture's teardown runs
+    inside the last test's, under that test's timeout, and removing the files can be slow."""
+    cluster = PgCluster().__enter__()
+    request.config.stash[PG_CLUSTER] = cluster
+    return cluster
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    cluster = session.config.stash.get(PG_CLUSTER, None)
+    if cluster is not None:
+        cluster.close()
 
 
 @pytest.fixture(scope="session")
