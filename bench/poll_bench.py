@@ -1,7 +1,7 @@
 """Polling benchmark (issue #4): `monitor poll --once` against its peers on a local farm.
 
-    .venv/bin/python bench/poll_bench.py [AEB_DIR] [--sources 200] [--polls 50]
-        [--skip-all-articles]
+    .venv/bin/python bench/poll_bench.py [AEB_DIR] [--sources 200] [--rounds 3] [--polls 50]
+        [--all-sources N] [--no-sequential]
 
 AEB_DIR (default ../shared/data/aeb) holds the aeb benchmark's html/*.html.gz, used as article
 pages. bench/farm.py serves 200 sources (RSS, Atom, listing pages; 20 items each, 90 days old),
@@ -16,6 +16,11 @@ one port each, 50 ms latency per response, ETag/304. In one run:
             single-process extraction rate over the same pages
   memory    RSS of one process across repeated polls (--polls)
 
+The machine is shared: cold and warm run in --rounds interleaved rounds (each tool right after
+the other on fresh state) and the medians of the per-round ratios are reported, wall time with
+our start-up subtracted and CPU time (ours: the subprocess; reader: this process, threads
+included, its imports already done after round one).
+
 reader is an optional `bench` extra: pip install -e '.[bench]'.
 """
 
@@ -25,6 +30,8 @@ import argparse
 import asyncio
 import gzip
 import json
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,7 +90,9 @@ class FarmProcess:
 # -- ours ---------------------------------------------------------------------------------------
 
 
-def write_config(farm: FarmProcess, directory: Path, max_age: str) -> Path:
+def write_config(
+    farm: FarmProcess, directory: Path, max_age: str, count: int | None = None
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "rules").mkdir(exist_ok=True)
     rules = ROOT / "rules"
@@ -93,7 +102,7 @@ def write_config(farm: FarmProcess, directory: Path, max_age: str) -> Path:
         f'[monitor]\nstate_dir = "state"\ntemplates_dir = "{ROOT / "templates"}"\n'
         f'max_age = "{max_age}"\ntimezone = "UTC"\n'
     ]
-    for n, (kind, url) in enumerate(farm.sources):
+    for n, (kind, url) in enumerate(farm.sources[:count]):
         parts.append(f'\n[[source]]\nname = "source {n}"\nurl = "{url}"\n')
         if kind == "page":
             parts.append(
@@ -220,6 +229,52 @@ def memory(config: Path, polls: int) -> list[float]:
 # -- the run ------------------------------------------------------------------------------------
 
 
+def cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(fn: Callable[[], Any], child: bool) -> tuple[float, float, Any]:
+    """(wall seconds, CPU seconds, value): CPU of the subprocesses ``fn`` ran when ``child``,
+    else of this process (reader's worker threads included)."""
+    cpu = cpu_children() if child else time.process_time()
+    wall, value = timed(fn)
+    used = (cpu_children() if child else time.process_time()) - cpu
+    return wall, used, value
+
+
+def one_round(
+    farm: FarmProcess, work: Path, n: int, workers: int, sequential: bool
+) -> dict[str, Any]:
+    """Cold then warm, each tool right after the other, on fresh state."""
+    urls = farm.urls
+    out: dict[str, Any] = {"startup_s": startup()}
+    config = write_config(farm, work / f"ours{n}", "30d")
+    db = work / f"reader{n}.sqlite"
+    for phase in ("cold", "warm"):
+        if phase == "warm":
+            farm.control("warm")
+        out[f"ours_{phase}_s"], out[f"ours_{phase}_cpu_s"], summary = measured(
+            lambda: monitor_poll(config)[1], child=True
+        )
+        keys = ("sources_ok", "sources_failed", "not_modified", "new_items", "new_articles")
+        out[f"ours_{phase}_summary"] = {k: summary.get(k) for k in keys}
+        out[f"reader_{phase}_s"], out[f"reader_{phase}_cpu_s"], entries = measured(
+            lambda: reader_update(urls, db, workers), child=False
+        )
+        out[f"reader_{phase}_entries"] = entries
+        out[f"floor_{phase}_s"], _ = timed(lambda: aiohttp_floor(urls))
+        if sequential:
+            out[f"sequential_{phase}_s"], _ = timed(lambda: sequential_feedparser(urls))
+        ours = out[f"ours_{phase}_s"] - out["startup_s"]
+        out[f"ratio_{phase}_vs_reader"] = round(ours / out[f"reader_{phase}_s"], 3)
+        out[f"cpu_ratio_{phase}_vs_reader"] = round(
+            out[f"ours_{phase}_cpu_s"] / max(out[f"reader_{phase}_cpu_s"], 1e-9), 3
+        )
+    farm.control("reset")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -228,65 +283,60 @@ def main() -> None:
         "aeb", nargs="?", type=Path, default=ROOT.parent / "shared" / "data" / "aeb"
     )
     parser.add_argument("--sources", type=int, default=200)
-    parser.add_argument("--polls", type=int, default=50, help="polls in the memory run")
+    parser.add_argument("--rounds", type=int, default=3, help="cold+warm rounds, interleaved")
+    parser.add_argument("--polls", type=int, default=50, help="polls in the memory run; 0: none")
     parser.add_argument("--workers", type=int, default=16, help="reader's update workers")
-    parser.add_argument("--skip-all-articles", action="store_true", help="skip the max_age=0 run")
+    parser.add_argument(
+        "--all-sources",
+        type=int,
+        default=None,
+        help="sources in the max_age=0 run (default: all; 0 skips it)",
+    )
+    parser.add_argument("--no-sequential", action="store_true", help="skip the feedparser loop")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="poll-bench-"))
     farm = FarmProcess(args.aeb.resolve(), args.sources, work)
-    results: dict[str, Any] = {"sources": args.sources}
+    results: dict[str, Any] = {"sources": args.sources, "rounds": []}
     try:
-        urls = farm.urls
-        results["startup_s"] = startup()
-        start = results["startup_s"]
+        for n in range(args.rounds):
+            # The slow sequential loop once: it only shows the order of magnitude.
+            results["rounds"].append(
+                one_round(farm, work, n, args.workers, n == 0 and not args.no_sequential)
+            )
+            print(json.dumps(results["rounds"][-1]), file=sys.stderr, flush=True)
+        for key in (
+            "ratio_cold_vs_reader",
+            "ratio_warm_vs_reader",
+            "cpu_ratio_cold_vs_reader",
+            "cpu_ratio_warm_vs_reader",
+        ):
+            values = [r[key] for r in results["rounds"]]
+            results[f"median_{key}"] = statistics.median(values) if values else None
 
-        # cold
-        config = write_config(farm, work / "ours", "30d")
-        results["ours_cold_s"], summary = monitor_poll(config)
-        results["ours_cold_summary"] = {
-            k: summary.get(k) for k in ("sources_ok", "sources_failed", "new_items", "new_articles")
-        }
-        results["floor_cold_s"], _ = timed(lambda: aiohttp_floor(urls))
-        results["reader_cold_s"], results["reader_entries"] = timed(
-            lambda: reader_update(urls, work / "reader.sqlite", args.workers)
-        )
-        results["sequential_cold_s"], _ = timed(lambda: sequential_feedparser(urls))
+        if args.polls:
+            # memory: repeated polls in one process (after the first, all 304)
+            rss = memory(write_config(farm, work / "memory", "30d"), args.polls)
+            results["memory_mib"] = rss
 
-        # warm
-        farm.control("warm")
-        results["ours_warm_s"], summary = monitor_poll(config)
-        results["ours_warm_summary"] = {
-            k: summary.get(k) for k in ("sources_ok", "not_modified", "new_items", "new_articles")
-        }
-        results["floor_warm_s"], _ = timed(lambda: aiohttp_floor(urls))
-        results["reader_warm_s"], _ = timed(
-            lambda: reader_update(urls, work / "reader.sqlite", args.workers)
-        )
-        results["sequential_warm_s"], _ = timed(lambda: sequential_feedparser(urls))
-
-        results["ratio_cold_vs_reader"] = (results["ours_cold_s"] - start) / results[
-            "reader_cold_s"
-        ]
-        results["ratio_warm_vs_reader"] = (results["ours_warm_s"] - start) / results[
-            "reader_warm_s"
-        ]
-
-        # memory: repeated polls in one process (after the first, all 304)
-        rss = memory(config, args.polls)
-        results["memory_mib_first_last_max"] = [rss[0], rss[-1], max(rss)]
-
-        if not args.skip_all_articles:
-            farm.control("reset")
-            every = write_config(farm, work / "all", "0")
-            seconds, summary = monitor_poll(every)
+        count = args.sources if args.all_sources is None else args.all_sources
+        if count:
+            every = write_config(farm, work / "all", "0", count)
+            start = startup()
+            seconds, cpu, summary = measured(lambda: monitor_poll(every)[1], child=True)
             articles = int(summary.get("new_articles") or 0)
-            results["all_articles"] = articles
-            results["all_articles_s"] = seconds
-            results["ours_articles_per_s"] = articles / max(seconds - start, 1e-9)
-            results["trafilatura_pages_per_s"] = trafilatura_rate(args.aeb)
-            results["ratio_articles_vs_trafilatura"] = (
-                results["ours_articles_per_s"] / results["trafilatura_pages_per_s"]
+            rate = trafilatura_rate(args.aeb)
+            results["all_articles"] = {
+                "sources": count,
+                "articles": articles,
+                "seconds": seconds,
+                "cpu_s": cpu,
+                "startup_s": start,
+                "ours_articles_per_s": articles / max(seconds - start, 1e-9),
+                "trafilatura_pages_per_s": rate,
+            }
+            results["all_articles"]["ratio_vs_trafilatura"] = (
+                results["all_articles"]["ours_articles_per_s"] / rate
             )
     finally:
         farm.close()
