@@ -294,8 +294,10 @@ def main() -> None:
         farm = FarmProcess(args.sources, args.ports, workdir)
         try:
             results = [run_sqlite(farm, workdir, args.concurrency)]
+            print(json.dumps(results[-1]), flush=True)
             for count in counts:
                 results.append(run_postgres(cluster, farm, workdir, count, args.concurrency))
+                print(json.dumps(results[-1]), flush=True)
         finally:
             farm.close()
     base = next(r for r in results if r["label"].endswith(", 1 worker"))
