@@ -273,7 +273,13 @@ def main() -> None:
         snapshot(daemon.pid, work / "snap-2")
         growth = grown(work / "snap-1", work / "snap-2")
     daemon.terminate()
-    daemon.wait(timeout=60)
+    stop_started = time.monotonic()
+    try:
+        daemon.wait(timeout=300)
+    except subprocess.TimeoutExpired:  # report it with the figures rather than lose them
+        daemon.kill()
+        daemon.wait(timeout=60)
+    stop_seconds = round(time.monotonic() - stop_started, 1)
     farm.terminate()
 
     polls = sum(v for k, v in metrics.items() if k.startswith("monitor_polls_total"))
@@ -308,6 +314,7 @@ def main() -> None:
         "log_errors_by_event": dict(errors),
         "log_error_examples": examples,
         "exit_status": daemon.returncode,
+        "stop_seconds": stop_seconds,
     }
     if args.tracemalloc:
         result["tracemalloc_growth_top"] = growth
