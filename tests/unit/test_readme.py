@@ -24,7 +24,7 @@ def test_readme_test_command_installs_the_servers_the_tests_start() -> None:
     _, test_command = readme_commands()
     install = re.search(r"apt-get install -y -qq ([^&]+)&&", test_command)
     assert install, test_command
-    assert {"chromium", "postgresql"} <= set(install.group(1).split())
+    assert {"chromium", "postgresql", "faketime"} <= set(install.group(1).split())
 
 
 def test_first_readme_command_installs_and_runs_the_demo() -> None:
