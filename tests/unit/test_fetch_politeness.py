@@ -60,8 +60,9 @@ async def test_requests_to_one_host_are_spaced_by_the_host_delay(
     async with HttpClient(settings(tmp_path), host_delay=0.5) as client:
         await asyncio.gather(*(client.get(web.url(f"p{n}"), where=WHERE) for n in range(4)))
     assert len(seen) == 4
-    # Four requests started at least 3 delays apart (the server's clock has some jitter).
-    assert seen[-1] - seen[0] >= 1.3, seen
+    # Four requests started 3 delays apart; on a loaded machine the first one can reach the
+    # server late, so allow a margin (unpaced, all four arrive within milliseconds).
+    assert seen[-1] - seen[0] >= 1.0, seen
 
 
 # -- Retry-After ---------------------------------------------------------------------------
