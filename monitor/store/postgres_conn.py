@@ -153,12 +153,30 @@ class PgConnection:
 
     @contextmanager
     def _transaction(self, doing: str, begin: str) -> Iterator[Conn]:
-        with pg_errors(self.where, doing), self._pool.connection() as conn:
-            conn.execute(begin)
-            try:
-                yield conn
-            except BaseException:
-                if not conn.broken:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        """BEGIN on a pooled connection, COMMIT when the block ends, ROLLBACK on any error.
+
+        A connection that died while idle in the pool (the server restarted) fails at BEGIN,
+        before anything was done: the pool's idle connections are then checked and the
+        transaction starts once more on a live one, so a restart costs the caller nothing."""
+        with pg_errors(self.where, doing):
+            for attempt in range(2):
+                with self._pool.connection() as conn:
+                    try:
+                        conn.execute(begin)
+                    except psycopg.OperationalError:
+                        if attempt or not conn.broken:
+                            raise
+                        stale = True
+                    else:
+                        stale = False
+                    if stale:
+                        self._pool.check()
+                        continue
+                    try:
+                        yield conn
+                    except BaseException:
+                        if not conn.broken:
+                            conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                    return

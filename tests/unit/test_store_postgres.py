@@ -16,6 +16,7 @@ from monitor.models import Article, FetchResult, Item, Match
 from monitor.store import open_postgres
 from monitor.store import postgres_schema as pg_schema
 from monitor.store.postgres import PostgresStore
+from monitor.store.postgres_conn import PgConnection
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.pg import PASSWORD, PgCluster
 
@@ -243,7 +244,12 @@ def test_a_match_committed_late_under_a_lower_id_is_not_skipped_by_a_digest(pg_u
 # -- the server restarts or goes away ------------------------------------------------------
 
 
-def test_the_store_reconnects_after_the_server_restarts(pg_cluster: PgCluster, pg_url: str) -> None:
+def test_the_store_reconnects_after_the_server_restarts(
+    pg_cluster: PgCluster, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worst timing: the pool hands its connection out again unchecked, as it does when
+    # the connection came back a moment ago, so the first call meets the dead connection.
+    monkeypatch.setattr(PgConnection, "CHECK_IDLE", 3600.0)
     store = open_postgres(pg_url)
     try:
         store.record_poll("Agency", NOW, FetchResult(status="ok", etag='"1"'), None)
