@@ -15,6 +15,8 @@ rule reload (a new RuleSet object) starts a new pool, and the old one finishes w
 given. Workers come from a forkserver (a clean single-threaded process that imported the
 cleaning libraries once), so a pool starts in milliseconds and no worker is forked from our
 threaded event loop. They ignore SIGINT and SIGTERM: the main process drains and stops them.
+Nothing starts before the first article to clean: a poll that finds nothing new (or a daemon
+that has not yet found anything) runs no worker process and no forkserver.
 """
 
 from __future__ import annotations

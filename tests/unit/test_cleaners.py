@@ -7,13 +7,16 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from monitor.cleaners import Cleaners
+from monitor.cli import main
 from monitor.match.rules import RuleSet
+from tests.servers import LocalSite
 
 pytestmark = pytest.mark.timeout(120)  # the first pool starts the forkserver: imports
 
@@ -118,3 +121,70 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, IndexError):
         return "gone"
+
+
+class Descendants:
+    """The processes below this one that appear while the block runs (read from /proc)."""
+
+    def __init__(self) -> None:
+        self.before = self._scan()
+        self.seen: set[int] = set()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="descendants")
+
+    def __enter__(self) -> Descendants:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.05):  # a worker lives until the pool closes
+            self.seen |= self._scan() - self.before
+
+    @staticmethod
+    def _scan() -> set[int]:
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:  # ended while we looked
+                    continue
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        below, todo = set(), [os.getpid()]
+        while todo:
+            parent = todo.pop()
+            children = {pid for pid, ppid in parents.items() if ppid == parent}
+            below |= children
+            todo.extend(children)
+        return below
+
+
+def test_a_poll_with_nothing_to_clean_starts_no_worker_process(
+    project: Path, site: LocalSite
+) -> None:
+    config = project / "monitor.toml"
+    config.write_text(
+        f"""
+[monitor]
+timezone = "Asia/Almaty"
+max_age = "0"
+clean_workers = 2
+
+[[source]]
+name = "Test RSS"
+url = "{site.url("feeds/rss.xml")}"
+kind = "feed"
+""",
+        encoding="utf-8",
+    )
+    poll = ["--config", str(config), "poll", "--once"]
+    with Descendants() as cleaning:
+        assert main(poll) == 0
+    with Descendants() as nothing_new:  # the feed answers 304: no article to clean
+        assert main(poll) == 0
+    assert cleaning.seen, "the poll that cleaned articles started no worker process"
+    assert not nothing_new.seen
