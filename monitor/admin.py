@@ -364,6 +364,11 @@ def format_article(article: Article, *, as_json: bool) -> str:
 
 
 def send_digest_now(config: Config, digest: DigestConfig) -> pipeline.DigestResult:
+    if config.store.url is not None:  # shared with workers: their outbox lock (issue #9)
+        from monitor import workers
+
+        return workers.send_digest_now(config, digest)
+
     async def go() -> pipeline.DigestResult:
         async with runtime.open_services(config) as services:
             return await pipeline.send_digest(services, digest, datetime.now(UTC))

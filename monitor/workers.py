@@ -13,8 +13,13 @@ The locks that make it safe (procrastinate's ``lock``: no two jobs with one lock
 
 - ``source:<name>``: a source is never polled by two workers at once.
 - ``outbox``: every job that sends mail (alerts, digests, retries) holds it, so only one
-  process sends at a time, and a job that holds it can resolve the deliveries left 'sending'
-  as interrupted: only a worker that died while holding the lock can have left them.
+  worker sends at a time. Beside it each such job holds a PostgreSQL advisory lock of the same
+  name for as long as it runs, which ends with the worker's session: a live worker taken for
+  dead (its heartbeat late) still keeps its rescued job from running beside it, so no alert
+  and no digest goes out twice (`monitor digest send --now` takes the same lock).
+- Deliveries left 'sending' are resolved as interrupted only when no live process is sending
+  (the store's outbox lock, postgres_conn.OUTBOX_LOCK): the web role's confirmations and a
+  `digest send --now` are not cut short by a worker's recovery.
 
 A worker that dies (kill -9, a lost machine) stops beating its heart; after ``[workers]
 stalled_after`` any other worker puts its jobs back in the queue (procrastinate's
@@ -33,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from monitor import pipeline, runtime
-from monitor.config import Config
+from monitor.config import Config, DigestConfig
 from monitor.errors import ConfigError, StoreError
 from monitor.log import event
 from monitor.store import queue
@@ -279,21 +284,28 @@ class Worker:
             sent = await pipeline.send_alerts(self.services, datetime.now(UTC))
             event(log, "job.alerted", messages=sent, worker=self.name)
 
-        await self._boundary("alerts", work())
+        await self._boundary("alerts", self._sending(work))
 
     async def digest(self, digest: str) -> None:
         async def work() -> None:
             await self._outbox()
             await pipeline.send_digest(self.services, self.config.digest(digest), _now())
 
-        await self._boundary(f"digest {digest}", work())
+        await self._boundary(f"digest {digest}", self._sending(work))
 
     async def retries(self) -> None:
         async def work() -> None:
             await self._outbox()
             await pipeline.retry_deliveries(self.services, _now())
 
-        await self._boundary("retries", work())
+        await self._boundary("retries", self._sending(work))
+
+    async def _sending(self, work: Callable[[], Awaitable[None]]) -> None:
+        """``work`` with the outbox's advisory lock held (one sending job at a time, even
+        when a live worker is taken for dead and its job rescued)."""
+        assert self.locks is not None
+        async with self.locks.wait(OUTBOX):
+            await work()
 
     async def maintain(self) -> None:
         async def work() -> None:
@@ -430,6 +442,28 @@ async def run_worker(config: Config, url: str, stopping: asyncio.Event) -> None:
             return
         worker = Worker(config, url, services)
         await worker.run(stopping)
+
+
+def send_digest_now(config: Config, digest: DigestConfig) -> pipeline.DigestResult:
+    """`monitor digest send --now` on a PostgreSQL store: as a worker's digest job does it,
+    with the outbox lock held (no worker sends meanwhile), deliveries a dead process left
+    'sending' resolved first (a cut-off digest is sent again, not taken for sent), and
+    retries that are due sent."""
+    url = database_url(config)
+
+    async def go() -> pipeline.DigestResult:
+        locks = queue.SourceLocks(url, 1)
+        await locks.open()
+        try:
+            async with runtime.open_services(config) as services, locks.wait(OUTBOX):
+                now = _now()
+                await pipeline.recover_deliveries(services, now)
+                await pipeline.retry_deliveries(services, now)
+                return await pipeline.send_digest(services, digest, now)
+        finally:
+            await locks.close()
+
+    return asyncio.run(go())
 
 
 # -- web ----------------------------------------------------------------------------------------

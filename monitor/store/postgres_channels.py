@@ -89,7 +89,8 @@ class PgChannels(PgConnection):
     ) -> int:
         """Record a post about to be sent; an alert moves the channel's alert cursor in the
         same transaction."""
-        with self._write(f"record a {kind} to channel {channel_id}") as conn:
+        doing = f"record a {kind} to channel {channel_id}"
+        with self._sending(doing) as sending, self._write(doing) as conn:
             label = conn.execute(
                 "SELECT label FROM channels WHERE id = %s", (channel_id,)
             ).fetchone()
@@ -113,6 +114,7 @@ class PgChannels(PgConnection):
                 ),
             ).fetchone()
             assert row is not None
+            sending.add(int(row["id"]))
             if kind == "alert":
                 conn.execute(
                     "UPDATE channels SET alert_cursor = greatest(alert_cursor, %s) WHERE id = %s",

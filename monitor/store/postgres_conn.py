@@ -6,6 +6,7 @@ The base class of PostgresStore (postgres.py), shared by the modules its methods
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,12 @@ from psycopg.rows import dict_row
 from monitor.errors import StoreConnectError, StoreError
 from monitor.store import postgres_schema as schema
 from monitor.store.postgres_articles import Conn
+
+#: The advisory lock of the outbox: every process holds it shared while it has a delivery
+#: 'sending'; ``interrupted_deliveries`` reads the 'sending' rows only once it holds it
+#: exclusively, that is when no live process is in the middle of a send. A session's advisory
+#: locks end with the session, so a process that dies (kill -9, a lost machine) lets go at once.
+OUTBOX_LOCK = 0x7072_6D6F_6E02
 
 
 def describe(url: str) -> str:
@@ -74,7 +81,15 @@ class PgConnection:
         if readonly:
             kwargs["options"] = "-c default_transaction_read_only=on"
         self._connect_timeout = connect_timeout
+        self._kwargs = kwargs
         self._idle_since: dict[int, float] = {}
+        #: The session that holds OUTBOX_LOCK (opened with the first delivery), the ids of
+        #: this process's deliveries now 'sending', and the begins under way.
+        self._outbox: Conn | None = None
+        self._outbox_mutex = threading.Lock()
+        self._in_flight: set[int] = set()
+        self._beginning = 0
+        self._outbox_held = False
         try:
             first = psycopg.connect(url, autocommit=True, row_factory=dict_row, **kwargs)
         except psycopg.OperationalError as exc:
@@ -120,6 +135,79 @@ class PgConnection:
     def close(self) -> None:
         """Close the pool's connections; closing twice is harmless."""
         self._pool.close()
+        with self._outbox_mutex:
+            if self._outbox is not None:
+                self._outbox.close()
+                self._outbox = None
+
+    # -- the outbox lock ------------------------------------------------------------------
+
+    def _outbox_session(self) -> Conn:
+        """The connection whose session holds OUTBOX_LOCK; a new one if it broke (the lock
+        went with the old session)."""
+        if self._outbox is None or self._outbox.closed or self._outbox.broken:
+            self._outbox = psycopg.connect(
+                self.url, autocommit=True, row_factory=dict_row, **self._kwargs
+            )
+            self._outbox_held = False
+        return self._outbox
+
+    @contextmanager
+    def _sending(self, doing: str) -> Iterator[set[int]]:
+        """Around recording deliveries as 'sending': OUTBOX_LOCK held shared before they are
+        written (so an exclusive holder never sees them half-begun); the block adds their
+        ids to the yielded set, and the lock is kept until the last is finished."""
+        added: set[int] = set()
+        with self._outbox_mutex, pg_errors(self.where, doing):
+            conn = self._outbox_session()
+            if not self._outbox_held:
+                conn.execute("SELECT pg_advisory_lock_shared(%s)", (OUTBOX_LOCK,))
+                self._outbox_held = True
+            self._beginning += 1
+        ok = False
+        try:
+            yield added
+            ok = True
+        finally:
+            with self._outbox_mutex:
+                self._beginning -= 1
+                if ok:  # committed: 'sending' until finished (else rolled back: nothing)
+                    self._in_flight.update(added)
+                self._let_go()
+
+    def _finished(self, delivery_id: int) -> None:
+        """A delivery of this process is no longer 'sending'."""
+        with self._outbox_mutex:
+            self._in_flight.discard(delivery_id)
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """Release OUTBOX_LOCK when nothing of this process is 'sending' (mutex held)."""
+        if self._in_flight or self._beginning or not self._outbox_held:
+            return
+        conn = self._outbox
+        self._outbox_held = False
+        if conn is not None and not conn.closed and not conn.broken:
+            try:
+                conn.execute("SELECT pg_advisory_unlock_shared(%s)", (OUTBOX_LOCK,))
+            except psycopg.OperationalError:  # the session is gone, and its lock with it
+                conn.close()
+
+    @contextmanager
+    def _no_sender(self, doing: str) -> Iterator[Conn | None]:
+        """OUTBOX_LOCK held exclusively for the block: yields the connection when no other
+        live process has a delivery 'sending' (this one's own are in ``_in_flight``), else
+        None."""
+        with self._outbox_mutex, pg_errors(self.where, doing):
+            conn = self._outbox_session()
+            row = conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (OUTBOX_LOCK,)).fetchone()
+            if row is None or not row["got"]:
+                yield None
+                return
+            try:
+                yield conn
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (OUTBOX_LOCK,))
 
     def __repr__(self) -> str:
         try:

@@ -111,7 +111,8 @@ class PgDeliveries(PgChannels):
     ) -> int:
         """Record a message about to be sent; for an alert, mark its articles alerted in the
         same transaction. LookupError for a digest or alert to an unknown subscriber."""
-        with self._write(f"record a {kind} to {subscriber.email}") as conn:
+        doing = f"record a {kind} to {subscriber.email}"
+        with self._sending(doing) as sending, self._write(doing) as conn:
             row = _subscriber_row(conn, subscriber)
             if row is None and kind != "confirm":
                 raise LookupError(f"no subscriber {subscriber.email!r} (id {subscriber.id})")
@@ -135,6 +136,7 @@ class PgDeliveries(PgChannels):
             ).fetchone()
             assert inserted is not None
             delivery_id = int(inserted["id"])
+            sending.add(delivery_id)
             if kind == "alert" and article_ids:
                 conn.execute(
                     "INSERT INTO alerted (subscriber_id, article_id, delivery_id, alerted_at)"
@@ -174,12 +176,19 @@ class PgDeliveries(PgChannels):
                 )
             if error is None and row["channel_id"] is not None:
                 delivered(conn, delivery_id)
+        self._finished(delivery_id)
 
     def claim_retries(self, now: datetime) -> list[Delivery]:
         """Failed deliveries whose retry time has come, marked 'sending' again (one attempt
         more); rows another process is claiming at the same moment are skipped, not waited
         for, so each retry is claimed by one process. A digest or alert whose subscriber is
         gone or bounced is dropped instead."""
+        with self._sending("claim deliveries to retry") as sending:
+            rows = self._claim(now)
+            sending.update(int(row["id"]) for row in rows)
+        return [_delivery(row) for row in sorted(rows, key=lambda row: int(row["id"]))]
+
+    def _claim(self, now: datetime) -> list[dict[str, Any]]:
         with self._write("claim deliveries to retry") as conn:
             conn.execute(
                 """
@@ -207,16 +216,24 @@ class PgDeliveries(PgChannels):
                 """,
                 {"now": to_text(now)},
             ).fetchall()
-        return [_delivery(row) for row in sorted(rows, key=lambda row: int(row["id"]))]
+        return rows
 
     def interrupted_deliveries(self) -> list[Delivery]:
-        """Deliveries left 'sending' by a process that stopped before it recorded the outcome."""
-        with self._query("read interrupted deliveries") as conn:
+        """Deliveries left 'sending' by a process that stopped before it recorded the outcome.
+
+        Several processes send (workers, the web role's confirmations, `digest send --now`):
+        a row is taken for interrupted only while no other live process has one 'sending'
+        (the outbox lock, postgres_conn.OUTBOX_LOCK); while one has, none is returned, and a
+        later call finds them. This process's own deliveries in flight are never returned."""
+        with self._no_sender("read interrupted deliveries") as conn:
+            if conn is None:
+                return []
             rows = conn.execute(
                 "SELECT id, kind, recipient, message, attempts, subscriber_id, channel_id"
                 " FROM deliveries WHERE status = 'sending' ORDER BY id"
             ).fetchall()
-        return [_delivery(row) for row in rows]
+            mine = set(self._in_flight)
+        return [_delivery(row) for row in rows if int(row["id"]) not in mine]
 
     def cover_digest(self, delivery_id: int) -> None:
         """Move the subscriber's digest cursor past a digest that may have gone out."""

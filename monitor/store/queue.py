@@ -165,6 +165,25 @@ class SourceLocks:
         await self.pool.close()
 
     @asynccontextmanager
+    async def wait(self, key: str) -> AsyncIterator[None]:
+        """Take the lock ``key``, waiting while another session holds it; let go after."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+                try:
+                    yield
+                finally:
+                    if not conn.broken:
+                        await conn.execute(
+                            "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,)
+                        )
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreError(where(self.url), f"cannot hold the lock {key}") from exc
+
+    @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[bool]:
         """Try to take the lock ``key``; yield whether this process holds it now."""
         import psycopg

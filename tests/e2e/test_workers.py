@@ -15,6 +15,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -366,3 +367,90 @@ def test_a_wrong_database_password_stops_a_role_with_exit_status_2(
     assert f"postgresql://postgres@127.0.0.1:{pg_cluster.port}/" in log
     assert "cannot connect to the database" in log
     assert "not-the-password" not in log
+
+
+class SilentSMTP:
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word: a sender
+    connected to it waits for the greeting, in the middle of sending, as long as the test
+    likes. ``connected`` is set when the first sender arrives."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(8)
+        self.port = int(self.socket.getsockname()[1])
+        self.connected = threading.Event()
+        self.held: list[Any] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.socket.accept()
+            except OSError:  # closed
+                return
+            self.held.append(conn)
+            self.connected.set()
+
+    def close(self) -> None:
+        self.socket.close()
+        for conn in self.held:
+            conn.close()
+
+
+def queue_digest(pg_url: str, digest: str) -> None:
+    """Queue one digest job, as the scheduler does at the digest's time."""
+    import asyncio
+
+    from monitor import workers
+
+    async def defer() -> None:
+        app = workers.make_app(pg_url)
+        async with app.open_async():
+            await workers.defer(
+                app,
+                workers.DIGEST,
+                lock=workers.OUTBOX,
+                queueing_lock=f"digest:{digest}",
+                digest=digest,
+            )
+
+    asyncio.run(defer())
+
+
+def test_a_digest_cut_off_by_a_killed_worker_goes_out_with_the_next_digest_send(
+    project: Path,
+    site: LocalSite,
+    smtp: LocalSMTP,
+    pg_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    farm = Farm(site, feeds=1, items=2, delay=0.0)
+    config = write_config(project, pg_url, smtp, farm.sources(every="1h"), "")
+    argv = ["--config", str(config)]
+    assert cli.main([*argv, "poll", "--once"]) == 0  # 2 articles stored, matched and alerted
+    smtp.wait_for(1)
+    silent = SilentSMTP()
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(f"port = {smtp.port}", f"port = {silent.port}"), "utf-8")
+    worker = MonitorProcess(config, "run", "--role", "worker")
+    try:
+        worker.wait_for("worker.started", timeout=120)
+        queue_digest(pg_url, "daily")
+        assert silent.connected.wait(60), "".join(worker.log)  # the digest is being sent
+        worker.kill()  # SIGKILL mid-send: its digest is recorded 'sending', never finished
+    finally:
+        silent.close()
+    config.write_text(text, "utf-8")  # the mail server is back; no worker is running
+    capsys.readouterr()
+    assert cli.main([*argv, "digest", "send", "--now"]) == 0
+    out = capsys.readouterr().out
+    digests = [m for m in smtp.wait_for(2, timeout=30) if m["X-Press-Monitor-Kind"] == "digest"]
+    assert len(digests) == 1, out
+    body = digests[0].get_body(("plain",))
+    assert body is not None
+    named = {word for word in body.get_content().split() if "/a/0-" in word}
+    assert len(named) == 2, out  # both articles of feed 0
