@@ -72,13 +72,23 @@ def sqlite_errors(path: Path | str, doing: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        raise StoreError(str(path), f"cannot {doing}") from exc
+        raise StoreError(str(path), f"cannot {doing}{_hint(exc)}") from exc
     except sqlite3.DatabaseError as exc:
         if type(exc) is not sqlite3.DatabaseError or (exc.sqlite_errorcode & 0xFF) not in (
             _NOT_A_DATABASE
         ):
             raise
         raise StoreError(str(path), f"cannot {doing}") from exc
+
+
+def _hint(exc: sqlite3.OperationalError) -> str:
+    """What to check, for the failures that come from the file system rather than SQLite:
+    an I/O error is what SQLite reports when a file it has open can no longer be written
+    (a file system remounted read-only after a disk error, an immutable file; #8)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY):
+        return " (is the state directory read-only, or its disk failing?)"
+    return ""
 
 
 class SqliteStore:

@@ -13,6 +13,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -274,6 +275,53 @@ def test_a_read_only_state_directory_stops_the_daemon_at_start_with_a_clear_mess
     assert "Read-only file system" in log
     assert "Traceback" not in log
     assert integrity(state / "monitor.db") == ("ok", 0)
+
+
+@contextmanager
+def read_only(state: Path) -> Iterator[None]:
+    """``state`` read-only for a running daemon, then writable again.
+
+    Linux refuses to remount read-only a file system (or a mount) with files open for writing,
+    which the daemon's database is; when the kernel does it anyway (a disk error, ext4's
+    errors=remount-ro), writes through the open files fail too. So: the database and its WAL
+    made immutable (writes through the open files fail: SQLITE_IOERR), and a read-only bind
+    mount of ``state`` over itself (new files fail: EROFS). The shared-memory index stays
+    writable, as it stays in memory on a real read-only remount."""
+    files = [str(p) for p in (state / "monitor.db", state / "monitor.db-wal") if p.exists()]
+    subprocess.run(["chattr", "+i", *files], check=True)
+    subprocess.run(["mount", "--bind", str(state), str(state)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(state)], check=True)
+        yield
+    finally:
+        subprocess.run(["umount", str(state)], check=True)
+        subprocess.run(["chattr", "-i", *files], check=True)
+
+
+@pytest.mark.slow
+def test_a_state_directory_turned_read_only_while_running_fails_clearly_and_recovers(
+    project: Path, site: LocalSite
+) -> None:
+    state = project / "state"
+    daemon = MonitorProcess(write_config(project, site))
+    try:
+        daemon.wait_for("poll.done", timeout=120)
+        daemon.wait_for('poll.not_modified source="Test RSS"')
+        with read_only(state):
+            add_item(site, "death-penalty.html")
+            error = daemon.wait_for("store_error", timeout=120)
+            daemon.wait_for("store_error", timeout=60)  # the next poll tries again
+            # Still serving while it cannot write.
+            assert 'monitor_polls_total{status="error"}' in metrics_of(daemon)
+        stored = daemon.wait_for("article.stored", timeout=120)
+        daemon.wait_for('poll.not_modified source="Test RSS"')
+    finally:
+        assert daemon.stop() == 0
+    assert f"{state / 'monitor.db'}: cannot" in error
+    assert "state directory read-only" in error
+    assert "death-penalty.html" in stored
+    assert "Traceback" not in "".join(daemon.log)
+    assert integrity(state / "monitor.db") == ("ok", 4)
 
 
 # -- the clock jumping -----------------------------------------------------------------------
