@@ -21,9 +21,11 @@ that a realistic share of the rules hits each body. In one run, per size:
 - floor: lower-casing and tokenising the body, nothing matched.
 
 Times are CPU time (``time.process_time``: the machine is shared, and waiting for a core is
-not the engine's cost), the best of ``--rounds`` passes after a warm-up pass (which fills our
-caches of stems and of the query words each text word matches, as a running daemon has them
-filled); naive runs one pass, not warmed up (it has nothing to warm).
+not the engine's cost), measured interleaved: each body is run by floor, ours and peer in turn,
+so that all three see the same load, and per body the fastest of ``--rounds`` passes counts,
+after a warm-up pass (which fills our caches of stems and of the query words each text word
+matches, as a running daemon has them filled); naive runs one pass, not warmed up (it has
+nothing to warm). The load average at the start and end of the run is printed.
 
 Agreement. The peers compare words exactly (a word matches the same token, no stemming);
 ours stems. So ours is also run on the same rules with every word made exact (``=word``,
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import os
 import random
 import re
 import statistics
@@ -311,21 +314,42 @@ class Peer:
 # -- running ----------------------------------------------------------------------------------
 
 
-def best_pass(
-    run: Callable[[str], set[int] | int], bodies: Sequence[str], rounds: int, warm: bool = True
-) -> tuple[float, list[Any]]:
-    """CPU seconds per body, the best of ``rounds`` passes (after a warm-up pass unless not
-    ``warm``); and the results of the last pass."""
-    if warm:
-        for body in bodies:
-            run(body)
-    best = float("inf")
-    results: list[Any] = []
-    for _ in range(rounds):
-        start = time.process_time()
-        results = [run(body) for body in bodies]
-        best = min(best, time.process_time() - start)
-    return best / len(bodies), results
+def interleaved(
+    engines: dict[str, Callable[[str], Any]], bodies: Sequence[str], rounds: int
+) -> tuple[dict[str, float], dict[str, list[Any]]]:
+    """CPU seconds per body of each engine, measured INTERLEAVED: every body is run by each
+    engine in turn (the order rotating per round), so that all of them see the same load at
+    nearly the same moment (#6: a floor measured apart varied 0.16-0.80 ms with the load).
+    Per body and engine the fastest of ``rounds`` passes counts (a spike of load hits one
+    pass, not all), after a warm-up pass (ours fills its caches of stems and of the query
+    words each text word matches, as a running daemon has them filled). Also the results of
+    each engine's last pass."""
+    names = list(engines)
+    for body in bodies:
+        for name in names:
+            engines[name](body)
+    best = {name: [float("inf")] * len(bodies) for name in names}
+    results: dict[str, list[Any]] = {name: [None] * len(bodies) for name in names}
+    clock = time.process_time
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for d, body in enumerate(bodies):
+            for name in order:
+                run = engines[name]
+                start = clock()
+                got = run(body)
+                took = clock() - start
+                results[name][d] = got
+                if took < best[name][d]:
+                    best[name][d] = took
+    return {name: sum(times) / len(bodies) for name, times in best.items()}, results
+
+
+def one_pass(run: Callable[[str], set[int]], bodies: Sequence[str]) -> tuple[float, list[Any]]:
+    """CPU seconds per body of one pass, not warmed up (naive has nothing to warm)."""
+    start = time.process_time()
+    results = [run(body) for body in bodies]
+    return (time.process_time() - start) / len(bodies), results
 
 
 def differences(
@@ -387,10 +411,12 @@ def run_size(
 
     sample = list(range(0, len(bodies), every))
     sampled = [bodies[d] for d in sample]
-    t_floor, _ = best_pass(floor, bodies, rounds)
-    t_ours, got_ours = best_pass(ours.match, bodies, rounds)
-    t_peer, got_peer = best_pass(peer.match, bodies, rounds)
-    t_naive, got_naive = best_pass(naive.match, sampled, 1, warm=False)
+    times, got = interleaved(
+        {"floor": floor, "ours": ours.match, "peer": peer.match}, bodies, rounds
+    )
+    t_floor, t_ours, t_peer = times["floor"], times["ours"], times["peer"]
+    got_ours, got_peer = got["ours"], got["peer"]
+    t_naive, got_naive = one_pass(naive.match, sampled)
     got_exact = [ours_exact.match(body) for body in bodies]
     everything = list(range(len(bodies)))
     return {
@@ -438,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()
     bodies = load_bodies(args.data)
     vocab = Vocabulary(bodies)
     every = max(1, len(bodies) // args.naive_articles)
@@ -463,7 +490,12 @@ def main(argv: list[str] | None = None) -> int:
             f" {growth:.2f}x",
             file=sys.stderr,
         )
-    out = {"bodies": len(bodies), "seed": args.seed, "results": results}
+    load = {"before": load_before, "after": os.getloadavg()}
+    print(
+        f"load average (1, 5, 15 min): before {load['before']}, after {load['after']}",
+        file=sys.stderr,
+    )
+    out = {"bodies": len(bodies), "seed": args.seed, "load_average": load, "results": results}
     text = json.dumps(out, ensure_ascii=False, indent=1)
     if args.json:
         args.json.write_text(text, encoding="utf-8")
