@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
@@ -55,6 +56,11 @@ RETRY_WAIT = 10.0
 #: Retry-After values are capped at this (seconds): a typo on the server must not stop a
 #: source for a week.
 MAX_RETRY_AFTER = 6 * 3600.0
+#: Hosts whose state (robots.txt rules, pace, Retry-After, slots) is kept. A daemon whose
+#: feeds link to articles on ever new hosts would otherwise keep them all, each with its
+#: parsed robots.txt (up to ROBOTS_MAX), forever (#8). Beyond it the idle hosts are
+#: forgotten, least recently used first; a host still waiting out a Retry-After is not.
+MAX_HOSTS = 1000
 ACCEPT = (
     "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,"
     "application/feed+json,application/xml;q=0.9,*/*;q=0.8"
@@ -70,10 +76,12 @@ class HttpClient:
         *,
         max_body: int = MAX_BODY,
         host_delay: float = HOST_DELAY,
+        max_hosts: int = MAX_HOSTS,
     ) -> None:
         self.settings = settings
         self.max_body = max_body
         self.host_delay = host_delay
+        self.max_hosts = max_hosts
         #: Counters for ``repr`` and the shutdown summary.
         self.requests = 0
         self.not_modified = 0
@@ -87,12 +95,57 @@ class HttpClient:
         self._next_start: dict[str, float] = {}
         #: Per host: the monotonic time before which a Retry-After forbids any request.
         self._not_before: dict[str, float] = {}
+        #: Per host: requests and robots.txt look-ups under way (a busy host is never
+        #: forgotten); and the hosts by last use, least recent first (see MAX_HOSTS).
+        self._busy: Counter[str] = Counter()
+        self._used: dict[str, None] = {}
 
     def __repr__(self) -> str:
         return (
             f"<HttpClient requests={self.requests} not_modified={self.not_modified}"
-            f" errors={self.errors}>"
+            f" errors={self.errors} hosts={self.hosts}>"
         )
+
+    @property
+    def hosts(self) -> int:
+        """Hosts whose state is kept now (at most ``max_hosts`` plus the busy ones)."""
+        return len(self._used)
+
+    @contextmanager
+    def _using(self, host: str) -> Iterator[None]:
+        """Mark ``host`` busy and most recently used; forget idle hosts beyond max_hosts."""
+        self._used.pop(host, None)
+        self._used[host] = None
+        self._busy[host] += 1
+        try:
+            if len(self._used) > self.max_hosts:
+                self._forget_idle()
+            yield
+        finally:
+            self._busy[host] -= 1
+            if not self._busy[host]:
+                del self._busy[host]
+
+    def _forget_idle(self) -> None:
+        """Forget the least recently used idle hosts down to three quarters of max_hosts (so
+        that the walk is not made at every new host)."""
+        now = time.monotonic()
+        excess = len(self._used) - self.max_hosts * 3 // 4
+        for host in list(self._used):
+            if excess <= 0:
+                break
+            if host in self._busy or self._not_before.get(host, 0.0) > now:
+                continue
+            for table in (
+                self._used,
+                self._host_slots,
+                self._robots,
+                self._robots_locks,
+                self._next_start,
+                self._not_before,
+            ):
+                table.pop(host, None)
+            excess -= 1
 
     async def __aenter__(self) -> HttpClient:
         timeout = self.settings.timeout
@@ -175,6 +228,12 @@ class HttpClient:
         holds the others' slots). Raises FetchError, without a request, while the host's
         Retry-After has longer than RETRY_WAIT to run."""
         host = self._host(url)
+        with self._using(host):
+            async with self._host_slot(host, url, where):
+                yield
+
+    @asynccontextmanager
+    async def _host_slot(self, host: str, url: URL, where: str) -> AsyncIterator[None]:
         if host not in self._host_slots:
             self._host_slots[host] = asyncio.Semaphore(PER_HOST)
         async with self._host_slots[host]:
@@ -242,6 +301,10 @@ class HttpClient:
 
     async def _robots_allow(self, url: URL) -> bool:
         host = self._host(url)
+        with self._using(host):
+            return await self._robots_allow_host(host, url)
+
+    async def _robots_allow_host(self, host: str, url: URL) -> bool:
         lock = self._robots_locks.setdefault(host, asyncio.Lock())
         async with lock:
             cached = self._robots.get(host)
