@@ -176,6 +176,18 @@ def grown(before: Path, after: Path, top: int = 12) -> list[str]:
     return [str(stat) for stat in stats[:top]]
 
 
+def second_half_slope(series: list[tuple[int, int, int]], seconds: float) -> float:
+    """MiB per minute: the least-squares slope of the (seconds, RSS KiB) samples taken in the
+    second half of the run."""
+    points = [(t / 60, rss / 1024) for t, rss, _ in series if t >= seconds / 2]
+    if len(points) < 2:
+        return 0.0
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    return round(sum((x - mx) * (y - my) for x, y in points) / sxx, 3) if sxx else 0.0
+
+
 def follow_log(
     daemon: subprocess.Popen[str],
 ) -> tuple[dict[str, int], Counter[str], list[str]]:
@@ -257,6 +269,7 @@ def main() -> None:
     warmup = args.warmup if args.warmup is not None else args.every + 15  # a full round
     first_at = started + min(warmup, args.minutes * 60 / 2)
     first: dict[str, int] = {}
+    load_start = os.getloadavg()[0]
     first_metrics: dict[str, float] = {}
     while time.monotonic() < end:
         time.sleep(max(0.0, min(30.0, end - time.monotonic())))
@@ -304,9 +317,14 @@ def main() -> None:
         "lag_p99_le_s": lag_quantile(metrics, 0.99),
         "ticks_skipped": int(metrics.get("monitor_ticks_skipped_total", 0)),
         "articles": int(metrics.get("monitor_articles_stored_total", 0)),
+        "load_avg_start": load_start,
         "rss_kib_start": first["rss_kib"],
         "rss_kib_end": last["rss_kib"],
         "rss_end_over_start": round(last["rss_kib"] / first["rss_kib"], 3),
+        # Flat means no growth over the second half beyond noise: the least-squares slope of
+        # the RSS samples taken in the second half of the run, in MiB per minute.
+        "rss_slope_second_half_mib_per_min": second_half_slope(series, args.minutes * 60),
+        "load_avg_end": os.getloadavg()[0],
         "fds_start": first["fds"],
         "fds_end": last["fds"],
         "series_t_rss_fds": series,
