@@ -119,6 +119,8 @@ _SCRIPT_RANGES = (
 
 #: A stemming plan: (script, Snowball algorithm) pairs, sorted; hashable.
 Plan = tuple[tuple[str, str], ...]
+#: What a WordIndex remembers of the text words met: see :meth:`WordIndex.hits`.
+Memo = tuple[dict[str, tuple[int, ...]], set[str], dict[int, set[str]]]
 
 
 @cache
@@ -329,26 +331,36 @@ class WordIndex:
                 by_prefix[text].append(wid)
         self.by_stem, self.by_fold, self.by_prefix = dict(by_stem), dict(by_fold), dict(by_prefix)
         self.prefix_lengths = sorted({len(prefix) for prefix in by_prefix})
-        #: Text word as written → the ids of the query words it matches (mostly none); and
-        #: the text words that match the first word of a two-word phrase.
-        self._memo: tuple[dict[str, tuple[int, ...]], set[str]] = ({}, set())
+        #: Text word as written → the ids of the query words it matches (mostly none); the
+        #: text words that match the first word of a two-word phrase; and per query word id,
+        #: the text words met so far that match it (a field's positions of a query word are
+        #: those of the field's words among them: no per-text reverse mapping, #6).
+        self._memo: Memo = ({}, set(), {})
 
-    def hits(self, words: set[str]) -> tuple[dict[str, tuple[int, ...]], set[str]]:
+    def hits(self, words: set[str]) -> Memo:
         """A mapping that has, for each of ``words``, the ids of the query words it matches;
-        and a set that has those of ``words`` that match the first word of a phrase."""
-        hits, starters = memo = self._memo
+        a set that has those of ``words`` that match the first word of a phrase; and a
+        mapping from query word id to the words (of ``words`` among others) that match it."""
+        hits, starters, owners = memo = self._memo
         new = words.difference(hits)
         if new:
             if len(hits) + len(new) > self.LIMIT:
                 # new containers: threads reading the old ones keep them
-                hits, starters = memo = self._memo = ({}, set())
+                hits, starters, owners = memo = self._memo = ({}, set(), {})
                 new = words
             known = self.analyzer.learn(self.plan, new)
             folded, stems, firsts = known.folded, known.stems, self.firsts
             for word in new:
                 found = hits[word] = self._ids(folded[word], stems[word])
-                if found and not firsts.isdisjoint(found):
-                    starters.add(word)
+                if found:
+                    for wid in found:
+                        forms = owners.get(wid)
+                        if forms is None:
+                            owners[wid] = {word}
+                        else:
+                            forms.add(word)
+                    if not firsts.isdisjoint(found):
+                        starters.add(word)
         return memo
 
     def _ids(self, folded: str, stem: str) -> tuple[int, ...]:
@@ -374,21 +386,30 @@ class FieldText:
     few of the hundreds of query words a text has at 10,000 rules (#6).
     """
 
-    __slots__ = ("_at", "_hits", "_offsets", "_types_of", "_where", "present", "text", "tokens")
+    __slots__ = (
+        "_at",
+        "_hits",
+        "_offsets",
+        "_owners",
+        "_where",
+        "present",
+        "text",
+        "tokens",
+        "types",
+    )
 
     def __init__(self, text: str, index: WordIndex) -> None:
         self.text = text
         self.tokens = tokens(text) if text else []
-        types = set(self.tokens)
-        hits, starters = index.hits(types)
+        self.types = types = set(self.tokens)
+        hits, starters, self._owners = index.hits(types)
         self._hits = hits
         #: The ids of the query words and two-word phrases found in this field.
         self.present: set[int] = set().union(*map(hits.__getitem__, types))
         if not starters.isdisjoint(types):
             self.present.update(self._phrases(index.pairs, starters))
         self._where: dict[int, list[int]] = {}
-        self._at: dict[str, list[int]] = {}
-        self._types_of: dict[int, list[str]] | None = None
+        self._at: dict[str, list[int]] | None = None
         self._offsets: list[tuple[int, int]] | None = None
 
     def _phrases(self, pairs: dict[tuple[int, int], int], starters: set[str]) -> set[int]:
@@ -411,37 +432,29 @@ class FieldText:
         """The token positions where query word ``wid`` occurs, in order."""
         found = self._where.get(wid)
         if found is None:
-            types_of = self._types_of
-            if types_of is None:
-                types_of = self._types_of = self._reverse()
-            types = types_of.get(wid, ())
-            found = [p for token in types for p in self._positions_of(token)]
+            forms = self._owners.get(wid)
+            # the field's words that match it: the smaller set is walked, in C
+            types = forms.intersection(self.types) if forms else ()
+            at = self._at
+            if at is None and types:
+                at = self._at = self._all_positions()
+            found = [p for token in types for p in at[token]] if at is not None else []
             if len(types) > 1:
                 found.sort()
             self._where[wid] = found
         return found
 
-    def _reverse(self) -> dict[int, list[str]]:
-        """Query word id → the words of this field (as written) that match it."""
-        hits = self._hits
-        types = list(set(self.tokens))
-        out: dict[int, list[str]] = defaultdict(list)
-        for token in compress(types, map(hits.__getitem__, types)):
-            for wid in hits[token]:
-                out[wid].append(token)
-        return out
-
-    def _positions_of(self, token: str) -> list[int]:
-        """Where a word (as written) is in the field: list.index scans in C."""
-        found = self._at.get(token)
-        if found is None:
-            words, at = self.tokens, -1
-            found = []
-            for _ in range(words.count(token)):
-                at = words.index(token, at + 1)
-                found.append(at)
-            self._at[token] = found
-        return found
+    def _all_positions(self) -> dict[str, list[int]]:
+        """Every word of the field (as written) → its positions, in one pass (#6: a scan of
+        the tokens per word asked for cost more once a few NEAR rules were candidates)."""
+        at: dict[str, list[int]] = {}
+        for i, token in enumerate(self.tokens):
+            found = at.get(token)
+            if found is None:
+                at[token] = [i]
+            else:
+                found.append(i)
+        return at
 
     def offsets(self) -> list[tuple[int, int]]:
         if self._offsets is None:
