@@ -16,7 +16,9 @@ given. Workers come from a forkserver (a clean single-threaded process that impo
 cleaning libraries once), so a pool starts in milliseconds and no worker is forked from our
 threaded event loop. They ignore SIGINT and SIGTERM: the main process drains and stops them.
 Nothing starts before the first article to clean: a poll that finds nothing new (or a daemon
-that has not yet found anything) runs no worker process and no forkserver.
+that has not yet found anything) runs no worker process and no forkserver. A pool starts in a
+thread, every worker at once: starting the forkserver and waiting for each worker's pid are
+blocking calls that would otherwise stall the event loop (seconds on a loaded machine).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ PRELOAD = [
     "htmldate",
     "lxml.html",
     "cssselect",
+    "monitor.clean.preload",
 ]
 #: Seconds between a worker's checks that the main process still runs (without pidfd).
 ORPHAN_CHECK = 1.0
@@ -85,6 +88,8 @@ class Cleaners:
         self._threads: ThreadPoolExecutor | None = None
         #: Whether a worker process ever returned a result (then a broken pool is a crash).
         self._worked = False
+        #: Held while a pool starts, so that the articles waiting for it start one pool.
+        self._starting = asyncio.Lock()
 
     def __repr__(self) -> str:
         mode = f"processes={self.processes}" if self.processes else f"threads={THREADS}"
@@ -101,7 +106,7 @@ class Cleaners:
         loop = asyncio.get_running_loop()
         self.tasks += 1
         if self.processes:
-            pool = self._process_pool(rules)
+            pool = await self._process_pool(rules)
             if pool is not None:
                 try:
                     result = await loop.run_in_executor(pool, _call, fn, args, kwargs)
@@ -116,30 +121,45 @@ class Cleaners:
         threads = self._thread_pool()
         return await loop.run_in_executor(threads, lambda: fn(rules, *args, **kwargs))
 
-    def _process_pool(self, rules: RuleSet) -> Executor | None:
+    async def _process_pool(self, rules: RuleSet) -> Executor | None:
         """The pool for ``rules``: started on first use and again when the rules change;
         None (and threads from now on) when processes cannot start."""
-        if self._pool is not None and self._rules is rules:
+        async with self._starting:
+            if self._pool is not None and self._rules is rules:
+                return self._pool
+            if not self.processes:  # the pool failed to start while this call waited
+                return None
+            old = self._pool
+            try:
+                self._pool = await asyncio.to_thread(self._start, rules)
+            except (OSError, ValueError, ImportError, BrokenProcessPool) as exc:
+                self._no_processes(exc)
+                return None
+            finally:
+                if old is not None:  # a rule reload: the old pool finishes what it was given
+                    old.shutdown(wait=False)
+            self._rules = rules
+            self.pools += 1
             return self._pool
+
+    def _start(self, rules: RuleSet) -> Executor:
+        """A new pool with every worker running and its rules installed (in a thread)."""
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
-        old = self._pool
+        context = get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        pool = ProcessPoolExecutor(
+            self.processes, context, initializer=_install, initargs=(rules, os.getpid())
+        )
         try:
-            context = get_context("forkserver")
-            context.set_forkserver_preload(PRELOAD)
-            self._pool = ProcessPoolExecutor(
-                self.processes, context, initializer=_install, initargs=(rules, os.getpid())
-            )
-        except (OSError, ValueError, ImportError) as exc:
-            self._no_processes(exc)
-            return None
-        finally:
-            if old is not None:  # a rule reload: the old pool finishes what it was given
-                old.shutdown(wait=False)
-        self._rules = rules
-        self.pools += 1
-        return self._pool
+            # No worker is idle yet, so each submission starts one.
+            for started in [pool.submit(os.getpid) for _ in range(self.processes)]:
+                started.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        return pool
 
     def _no_processes(self, exc: BaseException) -> None:
         event(

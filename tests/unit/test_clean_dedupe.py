@@ -109,3 +109,30 @@ def test_most_similar_picks_the_stored_original_it_duplicates() -> None:
     stored = [(1, signature(OTHER) or ""), (2, signature(RELEASE) or "")]
     assert most_similar(signature(RELEASE + " Updated."), stored) == 2
     assert most_similar(signature(OTHER.replace("Georgia", "Armenia")), stored[1:]) is None
+
+
+def _reference_signature(text: str) -> str:
+    """The signature's definition, one value at a time: the stored signatures were made so,
+    and a faster computation must give the same values or old and new never compare."""
+    import hashlib
+
+    from monitor.clean.dedupe import _FAMILY, SHINGLE_WORDS, normalise_text
+
+    words = normalise_text(text).split()
+    shingles = {
+        " ".join(words[i : i + SHINGLE_WORDS])
+        for i in range(max(1, len(words) - SHINGLE_WORDS + 1))
+    }
+    hashes = [
+        int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "big") for s in shingles
+    ]
+    mask = (1 << 64) - 1
+    return "".join(
+        f"{min(((h ^ salt) * factor) & mask for h in hashes):016x}" for salt, factor in _FAMILY
+    )
+
+
+def test_signatures_keep_the_values_of_their_definition() -> None:
+    russian = "Делегация ЕС провела диалог по правам человека в Астане. " * 8
+    for text in (STORY, STORY * 3, russian):
+        assert signature(text) == _reference_signature(text)

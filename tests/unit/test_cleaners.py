@@ -46,6 +46,21 @@ async def test_articles_are_cleaned_in_other_processes_with_the_rules_installed_
     assert sorted(tag for _, _, _, tag in results) == list(range(12))
 
 
+async def test_the_event_loop_runs_on_while_the_pool_starts() -> None:
+    cleaners = Cleaners(2)
+    rules = RuleSet.from_query("election", rule_id="elections")
+    try:
+        first = asyncio.create_task(cleaners.run(rules, where_and_what, 0))
+        await asyncio.sleep(0)  # the first article's task has begun starting the pool
+        loop_ran_meanwhile = cleaners.pools == 0 and not first.done()
+        pid, _, _, _ = await first
+    finally:
+        await asyncio.to_thread(cleaners.close)
+    assert loop_ran_meanwhile  # not blocked in the forkserver's start and the workers' forks
+    assert pid != os.getpid()
+    assert cleaners.pools == 1
+
+
 async def test_a_reloaded_rule_set_reaches_the_workers() -> None:
     cleaners = Cleaners(1)
     before = RuleSet.from_query("election", rule_id="elections")
