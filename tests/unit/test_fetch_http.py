@@ -207,7 +207,7 @@ async def test_repr_counts_requests_not_modified_and_errors(
     await client.get(web.url("feeds/rss20.xml"), where=WHERE, etag=page.etag)
     with pytest.raises(FetchError):
         await client.get(web.url("gone"), where=WHERE)
-    assert repr(client) == "<HttpClient requests=3 not_modified=1 errors=1>"
+    assert repr(client) == "<HttpClient requests=3 not_modified=1 errors=1 hosts=1>"
 
 
 async def test_no_more_requests_in_flight_than_the_concurrency(
