@@ -210,6 +210,17 @@ def test_near_does_not_reach_across_title_and_text() -> None:
     assert rules.match(article("Kazakhstan elections", ""))
 
 
+def test_near_finds_word_forms_first_met_in_earlier_texts() -> None:
+    # the forms of a query word met in one text are remembered; later texts find their
+    # positions through that memory, whichever text met them first
+    queries = compile_queries(["election NEAR/1 vote", "=votes NEAR/1 Elections"])
+
+    assert queries.match("Elections, elected, votes: all here.") == {0, 1}
+    assert queries.match("votes elections") == {0, 1}
+    assert queries.match("the vote came long after the elections") == set()
+    assert queries.match("vote: Elections") == {0}
+
+
 # -- fields -----------------------------------------------------------------------------------
 
 
