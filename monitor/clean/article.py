@@ -55,6 +55,9 @@ TRAFILATURA_OPTIONS: dict[str, Any] = {
     "with_metadata": False,
     "favor_precision": False,
     "fast": True,
+    # Given, so that trafilatura does not compute today's date at every call (a local-time
+    # conversion, a few ms): its date search is off (with_metadata) and htmldate runs apart.
+    "date_extraction_params": {"original_date": True, "extensive_search": False},
 }
 #: The second opinion: trafilatura's full cascade (its comparison with readability and
 #: jusText), run only when the fast pass's text looks wrong (see ``_looks_wrong``).
