@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -70,6 +71,10 @@ class FarmProcess:
                 "--ports-file",
                 str(self.ports_file),
             ],
+            # Its own session, so its own scheduler group (Linux autogroup): the farm stands
+            # for remote sites, and its CPU must not come out of the share of the process
+            # measured (on a loaded machine a group's share is far below its process count).
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while not self.ports_file.exists():
@@ -117,7 +122,8 @@ def write_config(
 
 
 def monitor_poll(config: Path) -> tuple[float, dict[str, Any]]:
-    """(seconds, the --json summary with "max_rss_mib": the peak RSS of the main process)."""
+    """(seconds, the --json summary with "max_rss_mib": the peak RSS of the main process, and
+    "cleaners_cpu_s": the CPU of its cleaner processes, read from /proc while it runs)."""
 
     def run() -> dict[str, Any]:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -126,7 +132,15 @@ def monitor_poll(config: Path) -> tuple[float, dict[str, Any]]:
                 stdout=out,
                 stderr=err,
             )
-            _, status, usage = os.wait4(proc.pid, 0)
+            seen: dict[int, float] = {}
+            done = threading.Event()
+            watcher = threading.Thread(target=_watch_cpu, args=(proc.pid, seen, done))
+            watcher.start()
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                done.set()
+                watcher.join()
             proc.returncode = os.waitstatus_to_exitcode(status)
             out.seek(0)
             err.seek(0)
@@ -134,9 +148,36 @@ def monitor_poll(config: Path) -> tuple[float, dict[str, Any]]:
                 sys.stderr.write(err.read().decode(errors="replace")[-3000:])
             summary = dict(json.loads(out.read().decode().strip().splitlines()[-1]))
         summary["max_rss_mib"] = round(usage.ru_maxrss / 1024, 1)  # Linux: KiB
+        summary["cleaners_cpu_s"] = round(sum(seen.values()), 2)
         return summary
 
     return timed(run)
+
+
+def _watch_cpu(root: int, seen: dict[int, float], done: threading.Event) -> None:
+    """Keep the latest user + system CPU seconds of every process below ``root`` (the
+    forkserver and its cleaner processes) in ``seen`` until ``done``; a process's last
+    ~0.2 s before it ends are missed."""
+    tick = os.sysconf("SC_CLK_TCK")
+    while not done.wait(0.2):
+        parents: dict[int, int] = {}
+        cpu: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):  # ended while we looked
+                continue
+            parents[int(entry.name)] = int(fields[1])
+            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        todo = [root]
+        while todo:
+            parent = todo.pop()
+            for pid, ppid in parents.items():
+                if ppid == parent:
+                    seen[pid] = max(seen.get(pid, 0.0), cpu[pid])
+                    todo.append(pid)
 
 
 def startup() -> float:
@@ -188,17 +229,18 @@ def aiohttp_floor(urls: list[str]) -> int:
     return asyncio.run(go())
 
 
-def trafilatura_rate(aeb: Path, seconds: float = 20.0) -> float:
-    """Pages/s of trafilatura.extract in one process over the aeb pages (as served)."""
+def trafilatura_rate(aeb: Path, seconds: float = 20.0) -> tuple[float, float]:
+    """Pages/s of trafilatura.extract in one process over the aeb pages (as served), and
+    its CPU seconds per page."""
     import trafilatura
 
     pages = [gzip.decompress(f.read_bytes()) for f in sorted((aeb / "html").glob("*.html.gz"))]
     trafilatura.extract(pages[0])  # imports and first-call set-up are not counted
-    done, start = 0, time.perf_counter()
+    done, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         trafilatura.extract(pages[done % len(pages)])
         done += 1
-    return done / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start), (time.process_time() - cpu) / done
 
 
 # -- memory -------------------------------------------------------------------------------------
@@ -350,7 +392,8 @@ def main() -> None:
             # the farm reuses 181 aeb bodies, so most are then linked to an earlier copy, not
             # stored as new (new_articles): the rate counts the pages cleaned.
             articles = int(summary.get("new_items") or 0) - int(summary.get("article_errors") or 0)
-            rate = trafilatura_rate(args.aeb)
+            rate, page_cpu = trafilatura_rate(args.aeb)
+            cleaners_cpu = float(summary.get("cleaners_cpu_s") or 0.0)
             results["all_articles"] = {
                 "sources": count,
                 "articles": articles,
@@ -359,6 +402,11 @@ def main() -> None:
                 "max_rss_mib": summary.get("max_rss_mib"),
                 "seconds": seconds,
                 "cpu_s": cpu,
+                "cleaners_cpu_s": cleaners_cpu,
+                # CPU per article: what a machine with free cores would divide among them.
+                "ours_cpu_ms_per_article": 1000 * (cpu + cleaners_cpu) / max(articles, 1),
+                "cleaners_cpu_ms_per_article": 1000 * cleaners_cpu / max(articles, 1),
+                "trafilatura_cpu_ms_per_page": 1000 * page_cpu,
                 "startup_s": start,
                 "ours_articles_per_s": articles / max(seconds - start, 1e-9),
                 "trafilatura_pages_per_s": rate,
