@@ -34,11 +34,15 @@ T = TypeVar("T")
 
 
 class Writer:
-    """The one thread that talks to the store, so the event loop never waits on SQLite."""
+    """The one thread that talks to the store, so the event loop never waits on SQLite.
 
-    def __init__(self, store: Store) -> None:
+    A PostgreSQL store (issue #9) gets as many threads as its connection pool: each call
+    waits on network round trips, and one thread would queue every poll's calls behind the
+    others' (its writes are safe side by side: row and advisory locks, see postgres.py)."""
+
+    def __init__(self, store: Store, threads: int = 1) -> None:
         self.store = store
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._thread = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
 
     async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -102,7 +106,7 @@ async def open_services(config: Config, rules: RuleSet | None = None) -> AsyncIt
     channels = await asyncio.to_thread(notify.open_channels, config)
     current = rules if rules is not None else load_rules(config)
     store = open_configured(config)
-    db = Writer(store)
+    db = Writer(store, 1 if config.store.url is None else config.store.pool_size)
     try:
         # Registered before any poll: a new channel is alerted what is found from now on.
         now = datetime.now(UTC)

@@ -89,7 +89,16 @@ def make_app(url: str) -> App:
     """A procrastinate app on the database at ``url`` (not opened)."""
     from procrastinate import App, PsycopgConnector
 
-    return App(connector=PsycopgConnector(conninfo=url, min_size=1, max_size=8))
+    # Every query procrastinate runs is one statement: in autocommit each is one round trip,
+    # where the pool's default (a transaction per query) added a BEGIN and a COMMIT to each.
+    # (Set by ``configure``: procrastinate's listener connects with the pool's kwargs and an
+    # autocommit of its own, and would get two.)
+    connector = PsycopgConnector(conninfo=url, min_size=1, max_size=8, configure=_autocommit)
+    return App(connector=connector)
+
+
+async def _autocommit(conn: Any) -> None:
+    await conn.set_autocommit(True)
 
 
 def run(config: Config, role: Role) -> int:

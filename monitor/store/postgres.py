@@ -65,34 +65,43 @@ class PostgresStore(PgDeliveries):
         error: str | None,
         next_poll: datetime | None = None,
     ) -> None:
-        """Remember one poll (SqliteStore.record_poll says what is kept)."""
-        with self._write(f'record a poll of source "{source}"') as conn:
-            conn.execute("INSERT INTO sources (name) VALUES (%s) ON CONFLICT DO NOTHING", (source,))
+        """Remember one poll (SqliteStore.record_poll says what is kept), in one statement
+        (an upsert, in autocommit: one round trip, where a transaction took four)."""
+        with self._query(f'record a poll of source "{source}"') as conn:
             if error is not None:
                 conn.execute(
-                    "UPDATE sources SET last_error = %s, failures = failures + 1,"
-                    " last_poll = %s, next_poll = %s WHERE name = %s",
-                    (error, to_text(now), to_text_opt(next_poll), source),
+                    """
+                    INSERT INTO sources (name, last_error, failures, last_poll, next_poll)
+                    VALUES (%s, %s, 1, %s, %s)
+                    ON CONFLICT (name) DO UPDATE SET
+                        last_error = excluded.last_error, failures = sources.failures + 1,
+                        last_poll = excluded.last_poll, next_poll = excluded.next_poll
+                    """,
+                    (source, error, to_text(now), to_text_opt(next_poll)),
                 )
                 return
-            keep = "%s" if fetched is not None and fetched.status == "ok" else "coalesce(%s, {})"
+            ok = fetched is not None and fetched.status == "ok"
+            keep = "excluded.{0}" if ok else "coalesce(excluded.{0}, sources.{0})"
             conn.execute(
                 f"""
-                UPDATE sources SET
+                INSERT INTO sources (name, etag, last_modified, body_hash, last_success,
+                                     last_poll, failures, next_poll)
+                VALUES (%s, %s, %s, %s, %s, %s, 0, %s)
+                ON CONFLICT (name) DO UPDATE SET
                     etag = {keep.format("etag")},
                     last_modified = {keep.format("last_modified")},
                     body_hash = {keep.format("body_hash")},
-                    last_success = %s, last_poll = %s, failures = 0, next_poll = %s
-                WHERE name = %s
+                    last_success = excluded.last_success, last_poll = excluded.last_poll,
+                    failures = 0, next_poll = excluded.next_poll
                 """,
                 (
+                    source,
                     fetched.etag if fetched else None,
                     fetched.last_modified if fetched else None,
                     fetched.body_hash if fetched else None,
                     to_text(now),
                     to_text(now),
                     to_text_opt(next_poll),
-                    source,
                 ),
             )
 
@@ -125,8 +134,9 @@ class PostgresStore(PgDeliveries):
     def remember_items(
         self, source: str, items: list[Item], outcome: ItemOutcome, now: datetime
     ) -> None:
-        """Remember items so that later polls skip them (see SqliteStore.remember_items)."""
-        with self._write(f'remember the items of source "{source}"') as conn:
+        """Remember items so that later polls skip them (see SqliteStore.remember_items); one
+        statement, in autocommit."""
+        with self._query(f'remember the items of source "{source}"') as conn:
             articles.remember(conn, source, items, outcome, now)
 
     def known_article(self, url: str, key: str | None = None) -> int | None:

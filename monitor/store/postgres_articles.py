@@ -43,13 +43,18 @@ def remember(
         firsts.setdefault(item_key(item), item.url)
     if not firsts:
         return
-    rows = conn.execute(
+    conn.execute(  # one statement: a single round trip, alone or in a transaction
         """
-        INSERT INTO items (source, key, url, outcome, seen_at)
-        SELECT %(source)s, k, u, %(outcome)s, %(now)s
-        FROM unnest(%(keys)s::text[], %(urls)s::text[]) AS t (k, u)
-        ON CONFLICT (source, key) DO UPDATE SET outcome = excluded.outcome
-        RETURNING (xmax = 0) AS inserted
+        WITH upserted AS (
+            INSERT INTO items (source, key, url, outcome, seen_at)
+            SELECT %(source)s, k, u, %(outcome)s, %(now)s
+            FROM unnest(%(keys)s::text[], %(urls)s::text[]) AS t (k, u)
+            ON CONFLICT (source, key) DO UPDATE SET outcome = excluded.outcome
+            RETURNING (xmax = 0) AS inserted
+        ), new AS (SELECT count(*) FILTER (WHERE inserted) AS n FROM upserted)
+        INSERT INTO sources (name, items_seen)
+        SELECT %(source)s, n FROM new WHERE n > 0
+        ON CONFLICT (name) DO UPDATE SET items_seen = sources.items_seen + excluded.items_seen
         """,
         {
             "source": source,
@@ -58,14 +63,7 @@ def remember(
             "keys": list(firsts),
             "urls": list(firsts.values()),
         },
-    ).fetchall()
-    new = sum(1 for row in rows if row["inserted"])
-    if new:
-        conn.execute(
-            "INSERT INTO sources (name, items_seen) VALUES (%s, %s) ON CONFLICT (name)"
-            " DO UPDATE SET items_seen = sources.items_seen + excluded.items_seen",
-            (source, new),
-        )
+    )
 
 
 def save(
