@@ -67,23 +67,25 @@ class PostgresStore(PgDeliveries):
     ) -> None:
         """Remember one poll (SqliteStore.record_poll says what is kept), in one statement
         (an upsert, in autocommit: one round trip, where a transaction took four)."""
-        with self._query(f'record a poll of source "{source}"') as conn:
-            if error is not None:
-                conn.execute(
-                    """
+        doing = f'record a poll of source "{source}"'
+        if error is not None:
+            self._statement(
+                doing,
+                """
                     INSERT INTO sources (name, last_error, failures, last_poll, next_poll)
                     VALUES (%s, %s, 1, %s, %s)
                     ON CONFLICT (name) DO UPDATE SET
                         last_error = excluded.last_error, failures = sources.failures + 1,
                         last_poll = excluded.last_poll, next_poll = excluded.next_poll
                     """,
-                    (source, error, to_text(now), to_text_opt(next_poll)),
-                )
-                return
-            ok = fetched is not None and fetched.status == "ok"
-            keep = "excluded.{0}" if ok else "coalesce(excluded.{0}, sources.{0})"
-            conn.execute(
-                f"""
+                (source, error, to_text(now), to_text_opt(next_poll)),
+            )
+            return
+        ok = fetched is not None and fetched.status == "ok"
+        keep = "excluded.{0}" if ok else "coalesce(excluded.{0}, sources.{0})"
+        self._statement(
+            doing,
+            f"""
                 INSERT INTO sources (name, etag, last_modified, body_hash, last_success,
                                      last_poll, failures, next_poll)
                 VALUES (%s, %s, %s, %s, %s, %s, 0, %s)
@@ -94,16 +96,16 @@ class PostgresStore(PgDeliveries):
                     last_success = excluded.last_success, last_poll = excluded.last_poll,
                     failures = 0, next_poll = excluded.next_poll
                 """,
-                (
-                    source,
-                    fetched.etag if fetched else None,
-                    fetched.last_modified if fetched else None,
-                    fetched.body_hash if fetched else None,
-                    to_text(now),
-                    to_text(now),
-                    to_text_opt(next_poll),
-                ),
-            )
+            (
+                source,
+                fetched.etag if fetched else None,
+                fetched.last_modified if fetched else None,
+                fetched.body_hash if fetched else None,
+                to_text(now),
+                to_text(now),
+                to_text_opt(next_poll),
+            ),
+        )
 
     def sources_health(self) -> dict[str, SourceState]:
         """Every source ever polled, by name (in name order)."""

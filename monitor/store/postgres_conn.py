@@ -239,6 +239,21 @@ class PgConnection:
         with pg_errors(self.where, doing), self._pool.connection() as conn:
             yield conn
 
+    def _statement(self, doing: str, sql: str, params: Any) -> None:
+        """One write statement in autocommit (its own transaction: one round trip). Like
+        ``_transaction``, a connection that died idle in the pool (the server restarted)
+        fails before anything was done, and the statement runs once more on a live one."""
+        with pg_errors(self.where, doing):
+            for attempt in range(2):
+                with self._pool.connection() as conn:
+                    try:
+                        conn.execute(sql, params)
+                        return
+                    except psycopg.OperationalError:
+                        if attempt or not conn.broken:
+                            raise
+                self._pool.check()
+
     @contextmanager
     def _transaction(self, doing: str, begin: str) -> Iterator[Conn]:
         """BEGIN on a pooled connection, COMMIT when the block ends, ROLLBACK on any error.
