@@ -27,7 +27,7 @@ def redirect_to_itself(request: Request) -> tuple[int, dict[str, str], bytes]:
 
 def bad_routes(site: LocalSite) -> dict[str, str]:
     """Serve one bad answer per path; the expected reason in `monitor sources`, per source."""
-    site.route("slow.xml", delay=3, body=RSS)
+    site.route("slow.xml", delay=10, body=RSS)
     site.route("endless.xml", hang=True, body=b"<rss><channel>")
     bomb = gzip.compress(b"\0" * (12 * 2**20))
     site.route("bomb.xml", body=bomb, headers={"Content-Encoding": "gzip"})
@@ -65,7 +65,7 @@ def write_config(project: Path, site: LocalSite, names: list[str]) -> Path:
 [monitor]
 timezone = "UTC"
 max_age = "1h"
-timeout = 1
+timeout = 3
 {sources}
 [[source]]
 name = "feed as html"
