@@ -117,16 +117,24 @@ def load_bodies(aeb: Path) -> list[bytes]:
     return [gzip.decompress(f.read_bytes()) for f in files]
 
 
+async def listen(app: web.Application, ports: int, backlog: int = 128) -> list[int]:
+    """Serve ``app`` on ``ports`` free ports of 127.0.0.1 (one per modelled host); their
+    numbers. The benches' farms (here, soak.py, memory_bench.py) all start this way."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    bound = []
+    for _ in range(ports):
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=backlog)
+        await site.start()
+        bound.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    return bound
+
+
 async def serve(aeb: Path, sources: int, ports_file: Path) -> None:
     farm = Farm(load_bodies(aeb), sources)  # before serving: blocking is fine
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", farm.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    for _ in range(sources):
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=512)
-        await site.start()
-        farm.ports.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    farm.ports.extend(await listen(app, sources, backlog=512))
     lines = [f"{KINDS[i % 3]} http://127.0.0.1:{port}/source" for i, port in enumerate(farm.ports)]
     ports_file.write_text(  # noqa: ASYNC240
         "\n".join(lines) + "\n"

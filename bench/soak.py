@@ -51,6 +51,7 @@ def serve_farm(sources: int, ports: int, ready: Any, started: float) -> None:
     import asyncio
 
     from aiohttp import web
+    from farm import listen  # bench/farm.py, beside this script
 
     old = datetime.now(UTC) - timedelta(days=90)
 
@@ -92,14 +93,7 @@ def serve_farm(sources: int, ports: int, ready: Any, started: float) -> None:
         app = web.Application()
         app.router.add_get("/feed/{n}.xml", feed)
         app.router.add_get("/a/{name}", article)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        bound = []
-        for _ in range(ports):
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            bound.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        ready.send(bound)
+        ready.send(await listen(app, ports))
         await asyncio.Event().wait()
 
     asyncio.run(main())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import random
 import unicodedata
+from functools import cache
 from typing import Any
 
 #: Below this many characters (after normalising) a text is a teaser or a caption, and two
@@ -81,8 +82,9 @@ def signature(text: str) -> str | None:
     return "".join(f"{int(value):016x}" for value in minima)
 
 
+@cache
 def _family_arrays() -> tuple[Any, Any]:
-    """``_FAMILY`` as two (HASHES, 1) uint64 columns: salts and multipliers."""
+    """``_FAMILY`` as two (HASHES, 1) uint64 columns: salts and multipliers (built once)."""
     import numpy as np
 
     salts = np.array([salt for salt, _ in _FAMILY], dtype=np.uint64)[:, np.newaxis]

@@ -239,47 +239,41 @@ class PgConnection:
         with pg_errors(self.where, doing), self._pool.connection() as conn:
             yield conn
 
+    @contextmanager
+    def _opened_with(self, sql: str, params: Any = None) -> Iterator[Conn]:
+        """A pooled connection on which ``sql`` has just run.
+
+        A connection that died while idle in the pool (the server restarted) fails at that
+        first statement, before anything was done: the pool's idle connections are then
+        checked and the statement runs once more on a live one, so a restart costs the
+        caller nothing."""
+        for attempt in range(2):
+            with self._pool.connection() as conn:
+                try:
+                    conn.execute(sql, params)
+                except psycopg.OperationalError:
+                    if attempt or not conn.broken:
+                        raise
+                else:
+                    yield conn
+                    return
+            self._pool.check()
+
     def _statement(self, doing: str, sql: str, params: Any) -> None:
-        """One write statement in autocommit (its own transaction: one round trip). Like
-        ``_transaction``, a connection that died idle in the pool (the server restarted)
-        fails before anything was done, and the statement runs once more on a live one."""
-        with pg_errors(self.where, doing):
-            for attempt in range(2):
-                with self._pool.connection() as conn:
-                    try:
-                        conn.execute(sql, params)
-                        return
-                    except psycopg.OperationalError:
-                        if attempt or not conn.broken:
-                            raise
-                self._pool.check()
+        """One write statement in autocommit (its own transaction: one round trip), run again
+        on a live connection when the pool's was dead (``_opened_with``)."""
+        with pg_errors(self.where, doing), self._opened_with(sql, params):
+            pass
 
     @contextmanager
     def _transaction(self, doing: str, begin: str) -> Iterator[Conn]:
-        """BEGIN on a pooled connection, COMMIT when the block ends, ROLLBACK on any error.
-
-        A connection that died while idle in the pool (the server restarted) fails at BEGIN,
-        before anything was done: the pool's idle connections are then checked and the
-        transaction starts once more on a live one, so a restart costs the caller nothing."""
-        with pg_errors(self.where, doing):
-            for attempt in range(2):
-                with self._pool.connection() as conn:
-                    try:
-                        conn.execute(begin)
-                    except psycopg.OperationalError:
-                        if attempt or not conn.broken:
-                            raise
-                        stale = True
-                    else:
-                        stale = False
-                    if stale:
-                        self._pool.check()
-                        continue
-                    try:
-                        yield conn
-                    except BaseException:
-                        if not conn.broken:
-                            conn.execute("ROLLBACK")
-                        raise
-                    conn.execute("COMMIT")
-                    return
+        """BEGIN on a pooled connection (a live one: ``_opened_with``), COMMIT when the block
+        ends, ROLLBACK on any error."""
+        with pg_errors(self.where, doing), self._opened_with(begin) as conn:
+            try:
+                yield conn
+            except BaseException:
+                if not conn.broken:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
