@@ -296,6 +296,20 @@ class MonitorProcess:
             if text in line:
                 return line
 
+    def wait_for_each(self, *texts: str, timeout: float = 30) -> dict[str, str]:
+        """Wait until a line containing each of ``texts`` has come, in any order (events
+        logged by concurrent jobs race); the first such line per text."""
+        found: dict[str, str] = {}
+        while len(found) < len(texts):
+            line = self.next_line(timeout)
+            if line is None:
+                missing = [text for text in texts if text not in found]
+                raise AssertionError(f"no line with {missing!r} in:\n{''.join(self.log)}")
+            for text in texts:
+                if text in line and text not in found:
+                    found[text] = line
+        return found
+
     def kill(self) -> None:
         self.process.kill()
         self.process.wait(timeout=10)
