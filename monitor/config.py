@@ -515,6 +515,9 @@ class _Reader:
         if every <= timedelta(0):
             self.problem(f"{label}: every", "expected a positive duration")
         selectors = {k: self.optional(table, k, label) for k in ("items", "link", "title", "date")}
+        for key, selector in selectors.items():
+            if selector is not None:
+                self.css(selector, f"{label}: {key}")
         body = self.optional(table, "body", label)
         drop = self.css_list(table, "drop", label)
         if body is not None:
@@ -543,7 +546,8 @@ class _Reader:
         return tuple(value)
 
     def css(self, selector: str, where: str) -> None:
-        """Report a CSS selector the cleaner could not apply (cssselect's dialect)."""
+        """Report a CSS selector that cssselect (the dialect of every selector in the file:
+        the listing page's and the cleaner's) cannot read."""
         from cssselect import GenericTranslator, SelectorError
 
         try:

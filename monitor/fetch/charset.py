@@ -7,7 +7,7 @@
     5. UTF-8
 
 A Russian site that serves windows-1251 without saying so in either place is common; step 4 is
-for it. Parsers (lxml via BeautifulSoup, feedparser) are then told the answer, so they do not
+for it. Parsers (lxml, feedparser) are then told the answer, so they do not
 guess on their own.
 """
 

@@ -12,27 +12,32 @@ ordinary news listings:
                       title) and date (a <time datetime>, or a date written in the block)
 
 Items come in page order, deduplicated by URL. A page where nothing is found gives ().
+
+The page is parsed with lxml and selectors are cssselect's dialect, compiled to XPath once per
+selector (the same dialect as the cleaner's ``body`` and ``drop``; config.py checks them all
+when it loads).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urldefrag, urljoin, urlsplit
-
-import soupsieve
-from bs4 import BeautifulSoup, Tag
-from bs4.filter import SoupStrainer
 
 from monitor.config import SourceConfig
 from monitor.errors import ParseError
 from monitor.fetch.charset import detect
 from monitor.fetch.dates import find_date, parse_date
-from monitor.fetch.markup import element_text
+from monitor.fetch.markup import element_text, parse_html
 from monitor.log import event
 from monitor.models import Item
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,9 @@ MORE = re.compile(
 #: A block is a teaser, not a wrapper, when its text is at most this long.
 MAX_BLOCK_TEXT = 3000
 
+#: A compiled selector: the elements it selects under (never including) the element given.
+Select = Callable[["HtmlElement"], list["HtmlElement"]]
+
 
 def parse_listing(
     body: bytes,
@@ -77,24 +85,27 @@ def parse_listing(
     ``charset`` is the one the HTTP response named, if any. A bad CSS selector raises
     ParseError naming ``where`` (by default the URL).
     """
-    soup = BeautifulSoup(body, "lxml", from_encoding=detect(body, charset))
-    base = _base_url(soup, url)
+    root = _document(body, charset)
+    if root is None:
+        return ()
+    base = _base_url(root, url)
     if source.items:
-        items = _selected(soup, base, source, where or url)
+        items = _selected(root, base, source, where or url)
     else:
-        items = _discovered(soup, base, url)
+        items = _discovered(root, base, url)
     return _dedupe(items)
 
 
 def feed_links(body: bytes, url: str, *, charset: str | None = None) -> tuple[str, ...]:
     """The RSS, Atom and JSON feeds an HTML page names in <link rel="alternate">, in page order,
     comment feeds last."""
-    head = SoupStrainer(["link", "base"])
-    soup = BeautifulSoup(body, "lxml", parse_only=head, from_encoding=detect(body, charset))
-    base = _base_url(soup, url)
+    root = _document(body, charset)
+    if root is None:
+        return ()
+    base = _base_url(root, url)
     feeds: list[tuple[bool, str]] = []
-    for link in soup.find_all("link", href=True):
-        if not isinstance(link, Tag) or "alternate" not in [r.lower() for r in _rel(link)]:
+    for link in root.iter("link"):
+        if "alternate" not in [r.lower() for r in _values(link, "rel")]:
             continue
         if _attribute(link, "type").lower() not in FEED_TYPES:
             continue
@@ -105,10 +116,17 @@ def feed_links(body: bytes, url: str, *, charset: str | None = None) -> tuple[st
     return tuple(dict.fromkeys(target for _, target in sorted(feeds, key=lambda f: f[0])))
 
 
-def _base_url(soup: BeautifulSoup, url: str) -> str:
-    base = soup.find("base", href=True)
-    if isinstance(base, Tag):
-        return urljoin(url, str(base["href"]))
+def _document(body: bytes, charset: str | None) -> HtmlElement | None:
+    """The page's tree, decoded as charset.py decides (BOM dropped); None when empty."""
+    text = body.decode(detect(body, charset), errors="replace").removeprefix("\ufeff")
+    return parse_html(text)
+
+
+def _base_url(root: HtmlElement, url: str) -> str:
+    for base in root.iter("base"):
+        href = base.get("href")
+        if href is not None:
+            return urljoin(url, str(href))
     return url
 
 
@@ -133,26 +151,26 @@ def _dedupe(items: Iterator[Item]) -> tuple[Item, ...]:
 # --- with the source's selectors ---------------------------------------------------------------
 
 
-def _selected(soup: BeautifulSoup, base: str, source: SourceConfig, where: str) -> Iterator[Item]:
+def _selected(root: HtmlElement, base: str, source: SourceConfig, where: str) -> Iterator[Item]:
     items = _compile(source.items or "", "items", where)
     link_selector = _compile(source.link or "a[href]", "link", where)
     title_selector = _compile(source.title, "title", where) if source.title else None
     date_selector = _compile(source.date, "date", where) if source.date else None
-    for block in items.select(soup):
-        if source.link is None and block.name == "a" and block.has_attr("href"):
-            link: Tag | None = block
+    for block in items(root):
+        if source.link is None and block.tag == "a" and block.get("href") is not None:
+            link: HtmlElement | None = block
         else:
-            link = link_selector.select_one(block)
+            link = _first(link_selector, block)
         target = _absolute(base, link.get("href")) if link is not None else None
         if link is None or target is None:
             if link is not None:
                 _skipped(link.get("href"), where)
             continue
-        title_element = title_selector.select_one(block) if title_selector else link
+        title_element = _first(title_selector, block) if title_selector else link
         title = element_text(title_element) if title_element is not None else ""
-        date_element = date_selector.select_one(block) if date_selector else None
+        date_element = _first(date_selector, block) if date_selector else None
         published = _element_date(date_element) if date_element is not None else None
-        teaser = _teaser(block, title_element or link)
+        teaser = _teaser(block, title_element if title_element is not None else link)
         yield Item(
             url=target,
             title=title or _attribute(link, "title"),
@@ -162,11 +180,36 @@ def _selected(soup: BeautifulSoup, base: str, source: SourceConfig, where: str) 
         )
 
 
-def _compile(selector: str, key: str, where: str) -> soupsieve.SoupSieve:
+def _first(select: Select, block: HtmlElement) -> HtmlElement | None:
+    found = select(block)
+    return found[0] if found else None
+
+
+def _compile(selector: str, key: str, where: str) -> Select:
+    from cssselect import SelectorError
+
     try:
-        return soupsieve.compile(selector)
-    except soupsieve.SelectorSyntaxError as exc:
+        return _selector(selector)
+    except SelectorError as exc:
         raise ParseError(where, f'{key} = "{selector}" is not a valid CSS selector') from exc
+
+
+@lru_cache(maxsize=256)
+def _selector(selector: str) -> Select:
+    """A CSS selector (cssselect's dialect, as for the cleaner's ``body`` and ``drop``) as a
+    compiled XPath over the descendants of the element it is given, in document order."""
+    from cssselect import HTMLTranslator
+    from lxml.etree import XPath
+
+    path = HTMLTranslator().css_to_xpath(selector, prefix="descendant::")
+    compiled = XPath(path)
+
+    def select(element: HtmlElement) -> list[HtmlElement]:
+        found = compiled(element)
+        assert isinstance(found, list)
+        return [node for node in found if isinstance(getattr(node, "tag", None), str)]
+
+    return select
 
 
 def _skipped(href: object, where: str) -> None:
@@ -189,15 +232,15 @@ def _absolute(base: str, href: object) -> str | None:
     return target if urlsplit(target).scheme in ("http", "https") else None
 
 
-def _attribute(tag: Tag, name: str) -> str:
+def _attribute(tag: HtmlElement, name: str) -> str:
     value = tag.get(name)
     return " ".join(value.split()) if isinstance(value, str) else ""
 
 
-def _element_date(element: Tag) -> datetime | None:
+def _element_date(element: HtmlElement) -> datetime | None:
     """The date an element gives in a datetime/content/title attribute (its own or a <time>
     inside it), else in its text."""
-    inner = [time for time in element.find_all("time") if isinstance(time, Tag)]
+    inner = list(element.iterdescendants("time"))
     for tag in (element, *inner):
         for name in ("datetime", "content", "title"):
             value = _attribute(tag, name)
@@ -206,20 +249,20 @@ def _element_date(element: Tag) -> datetime | None:
     return parse_date(element_text(element))
 
 
-def _teaser(block: Tag, title: Tag) -> str:
+def _teaser(block: HtmlElement, title: HtmlElement) -> str:
     """The block's text without its title, page chrome or "Read more" links."""
 
-    def skip(tag: Tag) -> bool:
+    def skip(tag: HtmlElement) -> bool:
         if tag is title or _is_chrome(tag):
             return True
-        return tag.name == "a" and bool(MORE.match(element_text(tag)))
+        return tag.tag == "a" and bool(MORE.match(element_text(tag)))
 
     return "" if block is title else element_text(block, skip)
 
 
-def _block_date(block: Tag, teaser: str) -> datetime | None:
-    time = block.find("time")
-    if isinstance(time, Tag):
+def _block_date(block: HtmlElement, teaser: str) -> datetime | None:
+    time = next(block.iterdescendants("time"), None)
+    if time is not None:
         found = _element_date(time)
         if found is not None:
             return found
@@ -229,25 +272,28 @@ def _block_date(block: Tag, teaser: str) -> datetime | None:
 # --- automatic discovery -----------------------------------------------------------------------
 
 
-def _discovered(soup: BeautifulSoup, base: str, page_url: str) -> Iterator[Item]:
-    links = [link for link in soup.find_all("a", href=True) if isinstance(link, Tag)]
+def _discovered(root: HtmlElement, base: str, page_url: str) -> Iterator[Item]:
     candidates = [
         (link, target, title)
-        for link in links
-        if not _in_chrome(link)
+        for link in root.iter("a")
+        if link.get("href") is not None
+        and not _in_chrome(link)
         and (target := _article_target(link, base, page_url)) is not None
         and _reads_like_title(link, title := _link_title(link))
     ]
     headed = [c for c in candidates if _in_heading(c[0])]
     if len(headed) >= 3 and len({c[1] for c in headed}) * 2 >= len({c[1] for c in candidates}):
         candidates = headed  # titles are in headings here: the other links are categories, tags…
-    done: set[int] = set()
-    blocks: dict[int, bool] = {}
+    # Keyed by the element itself, never by id(): lxml makes a Python object per element on
+    # demand, so an id can be reused by another element once its object is freed; a key keeps
+    # the object alive, and lxml then hands out that same object for its element.
+    done: set[HtmlElement] = set()
+    blocks: dict[HtmlElement, bool] = {}
     for link, target, title in candidates:
         block = _block_of(link, blocks)
-        if block is None or id(block) in done:
+        if block is None or block in done:
             continue
-        done.add(id(block))
+        done.add(block)
         teaser = _teaser(block, link)
         yield Item(
             url=target,
@@ -258,24 +304,26 @@ def _discovered(soup: BeautifulSoup, base: str, page_url: str) -> Iterator[Item]
         )
 
 
-def _in_chrome(link: Tag) -> bool:
-    node: Tag | None = link
-    while node is not None and node.name != "[document]":
+def _in_chrome(link: HtmlElement) -> bool:
+    node: HtmlElement | None = link
+    while node is not None:
         if _is_chrome(node):
             return True
-        node = node.parent
+        node = node.getparent()
     return False
 
 
-def _is_chrome(tag: Tag) -> bool:
+def _is_chrome(tag: HtmlElement) -> bool:
     """Navigation, page header and footer, sidebars, pagers, share and tag lists, cookie notes."""
-    if tag.name in ("nav", "aside"):
+    name = tag.tag
+    if name in ("nav", "aside"):
         return True
-    if tag.name in ("header", "footer"):
-        return tag.find_parent("article") is None  # an article's own header holds its title
+    if name in ("header", "footer"):
+        # an article's own header holds its title
+        return next(tag.iterancestors("article"), None) is None
     if _attribute(tag, "role") in CHROME_ROLES:
         return True
-    if tag.name in ("html", "body", "main", "article"):
+    if name in ("html", "body", "main", "article"):
         return False
     names = [*_values(tag, "class"), _attribute(tag, "id")]
     spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", " ".join(names)).lower()
@@ -287,12 +335,12 @@ def _is_chrome(tag: Tag) -> bool:
     return False
 
 
-def _article_target(link: Tag, base: str, page_url: str) -> str | None:
+def _article_target(link: HtmlElement, base: str, page_url: str) -> str | None:
     """The link's absolute URL when it may lead to an article of this site; else None."""
     href = link.get("href")
     if not isinstance(href, str) or href.strip().startswith("#"):
         return None
-    if any(part in ("tag", "next", "prev", "category") for part in _rel(link)):
+    if any(part in ("tag", "next", "prev", "category") for part in _values(link, "rel")):
         return None
     target = _absolute(base, href)
     if target is None:
@@ -314,16 +362,10 @@ def _article_target(link: Tag, base: str, page_url: str) -> str | None:
     return target
 
 
-def _values(tag: Tag, name: str) -> list[str]:
-    """A multi-valued attribute (class, rel) as a list of strings; [] when absent."""
+def _values(tag: HtmlElement, name: str) -> list[str]:
+    """A space-separated attribute (class, rel) as a list of words; [] when absent."""
     value = tag.get(name)
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
-
-
-def _rel(link: Tag) -> list[str]:
-    return _values(link, "rel")
+    return value.split() if isinstance(value, str) else []
 
 
 def _site(netloc: str) -> str:
@@ -331,48 +373,52 @@ def _site(netloc: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
-def _link_title(link: Tag) -> str:
+def _link_title(link: HtmlElement) -> str:
     text = element_text(link)
     if text:
         return text
-    image = link.find("img", alt=True)
-    return _attribute(link, "title") or (_attribute(image, "alt") if isinstance(image, Tag) else "")
+    image = next((img for img in link.iterdescendants("img") if img.get("alt") is not None), None)
+    return _attribute(link, "title") or (_attribute(image, "alt") if image is not None else "")
 
 
-def _in_heading(link: Tag) -> bool:
-    return link.find_parent(HEADINGS) is not None or link.find(HEADINGS) is not None
+def _in_heading(link: HtmlElement) -> bool:
+    return (
+        next(link.iterancestors(*HEADINGS), None) is not None
+        or next(link.iterdescendants(*HEADINGS), None) is not None
+    )
 
 
-def _reads_like_title(link: Tag, title: str) -> bool:
+def _reads_like_title(link: HtmlElement, title: str) -> bool:
     if not title or MORE.match(title):
         return False
     return _in_heading(link) or len(title.split()) >= 3 or len(title) >= 20
 
 
-def _block_of(link: Tag, blocks: dict[int, bool]) -> Tag | None:
+def _block_of(link: HtmlElement, blocks: dict[HtmlElement, bool]) -> HtmlElement | None:
     """The nearest repeated block around the link that is small enough to be one teaser.
 
     ``blocks`` caches the answer per element across the links of one page."""
-    node: Tag | None = link
-    while node is not None and node.name not in ("body", "html", "main", "[document]"):
-        if id(node) not in blocks:
-            blocks[id(node)] = _repeated(node) and len(node.get_text()) <= MAX_BLOCK_TEXT
-        if blocks[id(node)]:
+    node: HtmlElement | None = link
+    while node is not None and node.tag not in ("body", "html", "main"):
+        known = blocks.get(node)
+        if known is None:
+            known = blocks[node] = _repeated(node) and len(node.text_content()) <= MAX_BLOCK_TEXT
+        if known:
             return node
-        node = node.parent
+        node = node.getparent()
     return None
 
 
-def _repeated(tag: Tag) -> bool:
-    if tag.name in ("article", "li"):
+def _repeated(tag: HtmlElement) -> bool:
+    if tag.tag in ("article", "li"):
         return True
-    parent = tag.parent
+    parent = tag.getparent()
     if parent is None:
         return False
     signature = _signature(tag)
-    siblings = parent.find_all(tag.name, recursive=False)
-    return sum(1 for s in siblings if isinstance(s, Tag) and _signature(s) == signature) >= 3
+    siblings = [s for s in parent if s.tag == tag.tag]
+    return sum(1 for s in siblings if _signature(s) == signature) >= 3
 
 
-def _signature(tag: Tag) -> tuple[str, ...]:
-    return (tag.name, *sorted(_values(tag, "class")))
+def _signature(tag: HtmlElement) -> tuple[str, ...]:
+    return (str(tag.tag), *sorted(_values(tag, "class")))

@@ -144,3 +144,17 @@ def test_a_bad_nameserver_or_retry_wait_is_named(tmp_path: Path) -> None:
     message = str(caught.value)
     assert 'monitor.nameservers[0]: expected "IP" or "IP:PORT"; got "dns.example.org"' in message
     assert 'smtp.retry[1]: expected a positive duration; got "0"' in message
+
+
+def test_a_bad_listing_selector_is_named_when_the_config_loads(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[[source]]\nname = "EU"\nurl = "https://eu.example/news"\nkind = "page"\n'
+        'items = ".views-row"\nlink = "a[href"\ntitle = "h3:first-of-type"\n',
+    )
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    message = str(info.value)
+    assert 'source[1] "EU": link: not a CSS selector: "a[href"' in message
+    assert ": items:" not in message  # the good ones are not named
+    assert ": title:" not in message
