@@ -52,6 +52,8 @@ _CANDIDATES = re.compile(
         )
     )
 )
+#: The parts of a "numeric" candidate: day, month, year, and the time if one follows.
+_NUMERIC = re.compile(r"(\d{1,2})[./-](\d{1,2})[./-](\d{4})(?:\D+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 # A leading time, as in "14:30, 31 мая 2021": moved after the date for dateutil.
 _LEADING_TIME = re.compile(r"(\d{1,2}:\d{2})\s*[,|" + DASHES + r"]?\s*$")
 
@@ -79,7 +81,8 @@ def find_date(text: str) -> datetime | None:
             leading = _LEADING_TIME.search(text[: found.start()])
             if leading and not re.search(r"\d:\d{2}", candidate):
                 candidate += " " + leading.group(1)
-            value = _dateutil(candidate)
+            value = _numeric(candidate) if found["numeric"] else None
+            value = value or _dateutil(candidate)
         if value is not None:
             return value
     return None
@@ -101,6 +104,20 @@ def _iso(text: str) -> datetime | None:
     except ValueError:
         return None
     return _utc(value)
+
+
+def _numeric(text: str) -> datetime | None:
+    """A numeric day-first date ("01/06/2021 - 08:32") read directly: most listing dates are
+    these, and dateutil took 0.3 ms for each, 9% of a cold poll's CPU (#4). None when the
+    numbers are no date (dateutil then decides, as it does for every other form)."""
+    found = _NUMERIC.match(text)
+    if found is None:
+        return None
+    day, month, year, hour, minute, second = (int(part or 0) for part in found.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _dateutil(text: str) -> datetime | None:

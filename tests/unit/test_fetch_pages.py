@@ -135,6 +135,9 @@ def test_feed_links_prefer_the_main_feed_over_comments() -> None:
         ("May 31, 2021", datetime(2021, 5, 31, tzinfo=UTC)),
         ("2021-05-06T10:00:00+06:00", datetime(2021, 5, 6, 4, 0, tzinfo=UTC)),
         ("2021-05-06", datetime(2021, 5, 6, tzinfo=UTC)),  # ISO is never read day-first
+        ("14:05, 02.09.2020", datetime(2020, 9, 2, 14, 5, tzinfo=UTC)),  # the time first
+        ("1-2-2020 | 23:59:59", datetime(2020, 2, 1, 23, 59, 59, tzinfo=UTC)),
+        ("05/13/2021", datetime(2021, 5, 13, tzinfo=UTC)),  # no 13th month: month first
     ],
 )
 def test_find_date_reads_the_formats_listing_pages_use(text: str, when: datetime) -> None:
