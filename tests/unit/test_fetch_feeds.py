@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,62 @@ def test_html_page_is_not_a_feed() -> None:
 def test_empty_but_valid_feed_gives_no_items() -> None:
     body = b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>'
     assert parse_feed(body, "https://news.example.org/rss") == ()
+
+
+# -- fastfeedparser and feedparser: one result -------------------------------------------------
+
+VARIANTS = FEEDS / "variants"
+#: Every XML feed in the test data: the feeds above, the edge cases in variants/ (RSS 0.91 in
+#: Latin-1, permalink guids, CDATA, content only, Atom 0.3, RDF, windows-1251, double escapes),
+#: the charset cases and the sample sites'.
+EVERY_FEED = sorted(
+    [
+        *FEEDS.glob("*.xml"),
+        *VARIANTS.glob("*.xml"),
+        *(FEEDS.parent / "charset").glob("*.xml"),
+        *(FEEDS.parents[1] / "site" / "feeds").glob("*.xml"),
+        *(FEEDS.parents[3] / "monitor" / "demo" / "site").glob("*/*.xml"),
+    ]
+)
+
+
+@pytest.mark.parametrize("path", sorted(VARIANTS.glob("*.xml")), ids=lambda p: p.name)
+def test_feed_variants_give_their_expected_items(path: Path) -> None:
+    items = parse_feed(path.read_bytes(), "https://base.example/feeds/f.xml")
+    assert as_json(items) == json.loads(path.with_suffix(".expected.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("path", EVERY_FEED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_fast_path_and_feedparser_read_every_feed_alike(path: Path) -> None:
+    body = path.read_bytes()
+    url = "https://base.example/feeds/f.xml"
+    try:
+        expected: object = parse_feed(body, url, engine="feedparser")
+    except ParseError as exc:
+        expected = str(exc)
+    try:
+        got: object = parse_feed(body, url)
+    except ParseError as exc:
+        got = str(exc)
+    assert got == expected
+
+
+def test_a_well_formed_feed_is_read_without_feedparser_and_a_broken_one_with_it() -> None:
+    # What makes the comparison above mean something: the fast path is the one taken.
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from monitor.errors import ParseError\n"
+        "from monitor.fetch.feeds import parse_feed\n"
+        f"assert parse_feed(Path({str(FEEDS / 'rss20.xml')!r}).read_bytes(), 'https://a/f')\n"
+        "print('feedparser' in sys.modules)\n"
+        "try:\n"
+        f"    parse_feed(Path({str(FEEDS / 'broken.xml')!r}).read_bytes(), 'https://a/f')\n"
+        "except ParseError:\n"
+        "    pass\n"
+        "print('feedparser' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["False", "True"]
