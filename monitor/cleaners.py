@@ -1,6 +1,7 @@
 """Cleaning and matching off the event loop, in worker processes (issue #4).
 
-    run(rules, fn, *args) ─ no pool yet, or rules not the pool's ─► a new pool (rules installed)
+    run(rules, fn, *args) ─ no pool yet, and fewer than ``pool_after`` tasks at once ─► a thread
+                          ─ no pool yet, or rules not the pool's ─► a new pool (rules installed)
                           ─ fn(rules, *args) in a worker process ─► its result
                           ─ processes cannot start ─► the same call in a thread, from then on
 
@@ -16,7 +17,11 @@ given. Workers come from a forkserver (a clean single-threaded process that impo
 cleaning libraries once), so a pool starts in milliseconds and no worker is forked from our
 threaded event loop. They ignore SIGINT and SIGTERM: the main process drains and stops them.
 Nothing starts before the first article to clean: a poll that finds nothing new (or a daemon
-that has not yet found anything) runs no worker process and no forkserver. A pool starts in a
+that has not yet found anything) runs no worker process and no forkserver. A one-shot
+command goes further (``pool_after``): it cleans in threads until many articles wait at once,
+since a pool costs ~0.6 s to start (the forkserver imports trafilatura, then forks) and a poll
+that brings a handful of articles is done before that (#4: a warm `poll --once` of 200 sources
+with 20 new articles took 2.0-2.2 s with the pool, 1.7 s in threads). A pool starts in a
 thread, every worker at once: starting the forkserver and waiting for each worker's pid are
 blocking calls that would otherwise stall the event loop (seconds on a loaded machine).
 """
@@ -59,6 +64,9 @@ PRELOAD = [
 ORPHAN_CHECK = 1.0
 #: Threads when processes are not used (one core, or processes failed to start).
 THREADS = 2
+#: `poll --once`: tasks waiting at once before a pool is worth starting. A thread cleans an
+#: article in ~15-20 ms; a pool takes ~0.6 s to start: about the time of 32 articles (#4).
+POOL_AFTER_ONCE = 32
 
 #: The rule set of this worker process, installed by ``_install`` when it starts.
 _worker_rules: RuleSet | None = None
@@ -75,13 +83,18 @@ def default_size() -> int:
 class Cleaners:
     """The pool that runs ``fn(rules, *args)`` off the event loop; see the module docstring.
 
-    ``size``: worker processes; 0: threads; None: one process per core, threads on one core."""
+    ``size``: worker processes; 0: threads; None: one process per core, threads on one core.
+    ``pool_after``: the pool starts once this many tasks are under way at once; until then
+    tasks run in threads (1: at the first task)."""
 
-    def __init__(self, size: int | None = None) -> None:
+    def __init__(self, size: int | None = None, *, pool_after: int = 1) -> None:
         chosen = default_size() if size is None else size
         #: 0 means threads (asked for, one core, or processes failed to start).
         self.processes = chosen if size is not None or chosen > 1 else 0
+        self.pool_after = max(1, pool_after)
         self.tasks = 0
+        #: Tasks under way now (in threads, in the pool or waiting for it).
+        self.running = 0
         self.pools = 0
         self._pool: Executor | None = None
         self._rules: RuleSet | None = None
@@ -105,21 +118,25 @@ class Cleaners:
         """``fn(rules, *args, **kwargs)`` in a worker; ``fn`` and its arguments must pickle."""
         loop = asyncio.get_running_loop()
         self.tasks += 1
-        if self.processes:
-            pool = await self._process_pool(rules)
-            if pool is not None:
-                try:
-                    result = await loop.run_in_executor(pool, _call, fn, args, kwargs)
-                except BrokenProcessPool as exc:
-                    if self._worked:  # a worker died (killed, out of memory): a new pool next
-                        self._pool = None
-                        raise
-                    self._no_processes(exc)  # none ever worked: processes cannot start here
-                else:
-                    self._worked = True
-                    return result
-        threads = self._thread_pool()
-        return await loop.run_in_executor(threads, lambda: fn(rules, *args, **kwargs))
+        self.running += 1
+        try:
+            if self.processes and (self._pool is not None or self.running >= self.pool_after):
+                pool = await self._process_pool(rules)
+                if pool is not None:
+                    try:
+                        result = await loop.run_in_executor(pool, _call, fn, args, kwargs)
+                    except BrokenProcessPool as exc:
+                        if self._worked:  # a worker died (killed, out of memory): a new pool
+                            self._pool = None
+                            raise
+                        self._no_processes(exc)  # none ever worked: processes cannot start here
+                    else:
+                        self._worked = True
+                        return result
+            threads = self._thread_pool()
+            return await loop.run_in_executor(threads, lambda: fn(rules, *args, **kwargs))
+        finally:
+            self.running -= 1
 
     async def _process_pool(self, rules: RuleSet) -> Executor | None:
         """The pool for ``rules``: started on first use and again when the rules change;

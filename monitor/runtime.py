@@ -97,8 +97,12 @@ def load_rules(
 
 
 @asynccontextmanager
-async def open_services(config: Config, rules: RuleSet | None = None) -> AsyncIterator[Services]:
-    """Open the store, the HTTP client, the templates and the rules; close them all after."""
+async def open_services(
+    config: Config, rules: RuleSet | None = None, *, pool_after: int = 1
+) -> AsyncIterator[Services]:
+    """Open the store, the HTTP client, the templates and the rules; close them all after.
+
+    ``pool_after``: see :class:`Cleaners` (one-shot commands wait for many articles)."""
     from monitor.store import open_configured
 
     templates = notify.load_templates(config.monitor.templates_dir)
@@ -112,7 +116,7 @@ async def open_services(config: Config, rules: RuleSet | None = None) -> AsyncIt
         now = datetime.now(UTC)
         ids = [await db(store.register_channel, c.digest, c.key, c.label, now) for c in channels]
         async with fetch.open_client(config.monitor) as client:
-            cleaners = Cleaners(config.monitor.clean_workers)
+            cleaners = Cleaners(config.monitor.clean_workers, pool_after=pool_after)
             services = Services(config, client, store, db, lambda: current, templates, cleaners)
             services.channels = dict(zip(ids, channels, strict=True))
             try:

@@ -4,6 +4,7 @@ worker and replaced on reload; threads when asked for (issue #4)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -178,8 +179,8 @@ class Descendants:
         return below
 
 
-def test_a_poll_with_nothing_to_clean_starts_no_worker_process(
-    project: Path, site: LocalSite
+def test_a_poll_once_with_few_or_no_articles_to_clean_starts_no_worker_process(
+    project: Path, site: LocalSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = project / "monitor.toml"
     config.write_text(
@@ -196,10 +197,38 @@ kind = "feed"
 """,
         encoding="utf-8",
     )
-    poll = ["--config", str(config), "poll", "--once"]
-    with Descendants() as cleaning:
+    poll = ["--config", str(config), "poll", "--once", "--json"]
+    with Descendants() as few:  # a handful of articles: cleaned in threads, no pool started
         assert main(poll) == 0
+    cleaned = json.loads(capsys.readouterr().out.splitlines()[-1])["new_articles"]
     with Descendants() as nothing_new:  # the feed answers 304: no article to clean
         assert main(poll) == 0
-    assert cleaning.seen, "the poll that cleaned articles started no worker process"
+
+    async def through_a_pool() -> None:
+        cleaners = Cleaners(2)
+        try:
+            await cleaners.run(RuleSet.from_query("election"), where_and_what, 0)
+        finally:
+            await asyncio.to_thread(cleaners.close)
+
+    with Descendants() as control:  # the same watch sees a pool's processes
+        asyncio.run(through_a_pool())
+    assert cleaned >= 1
+    assert control.seen
+    assert not few.seen
     assert not nothing_new.seen
+
+
+async def test_tasks_run_in_threads_until_enough_wait_at_once() -> None:
+    cleaners = Cleaners(2, pool_after=4)
+    rules = RuleSet.from_query("election", rule_id="elections")
+    try:
+        alone = [await cleaners.run(rules, where_and_what, n) for n in range(3)]  # one at a time
+        together = await asyncio.gather(*(cleaners.run(rules, where_and_what, n) for n in range(8)))
+        after = await cleaners.run(rules, where_and_what, 9)  # the pool, once it runs
+    finally:
+        await asyncio.to_thread(cleaners.close)
+    assert {pid for pid, _, _, _ in alone} == {os.getpid()}
+    assert {pid for pid, _, _, _ in together} - {os.getpid()}  # from the 4th: workers
+    assert after[0] != os.getpid()
+    assert cleaners.pools == 1
