@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor import clean, fetch, match, pipeline, rulestatus, runtime
-from monitor.cleaners import POOL_AFTER_ONCE
 from monitor.config import Config, DigestConfig, MonitorSettings, SourceConfig
 from monitor.errors import ConfigError, MonitorError
 from monitor.models import Article, PollResult, Subscriber
@@ -66,7 +65,7 @@ def poll_once(
     """`poll --once`: every source polled once, side by side; feeds and alerts after."""
 
     async def go() -> list[PollResult]:
-        async with runtime.open_services(config, pool_after=POOL_AFTER_ONCE) as services:
+        async with runtime.open_services(config, one_shot=True) as services:
             now = datetime.now(UTC)
             with _progress(len(sources), progress) as advance:
                 return await pipeline.poll_sources(services, sources, now, advance)

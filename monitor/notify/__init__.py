@@ -28,10 +28,12 @@ if TYPE_CHECKING:
     from monitor.notify.render import Templates
 
 
-def load_templates(templates_dir: Path) -> Templates:
+def load_templates(templates_dir: Path, *, check: bool = True) -> Templates:
+    """The templates of ``templates_dir``, compiled and checked now or (``check=False``) at
+    the first render."""
     from monitor.notify.render import Templates
 
-    return Templates(templates_dir)
+    return Templates(templates_dir, check=check)
 
 
 def compose_digest(

@@ -66,11 +66,12 @@ def _date_filter(
 class Templates:
     """The compiled templates of one templates/ directory.
 
-    Construction reads and compiles every template the messages need; ``render`` turns a
+    Construction reads and compiles every template the messages need (with ``check=False``:
+    the first render does, for a one-shot command that may render nothing); ``render`` turns a
     Jinja error at run time (an undefined variable…) into a TemplateError with file and line.
     """
 
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(self, templates_dir: Path, *, check: bool = True) -> None:
         self.dir = Path(templates_dir)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.dir.resolve()), encoding="utf-8"),
@@ -89,8 +90,17 @@ class Templates:
         self.env.filters["date"] = _date_filter
         self.env.filters["slug"] = topic_slug
         self._compiled: dict[str, jinja2.Template] = {}
-        for name in REQUIRED:
-            self._load(name, referenced_by=None)
+        self._checked = False
+        if check:
+            self.check()
+
+    def check(self) -> None:
+        """Read and compile every template the messages need (once); TemplateError if one
+        is missing or wrong."""
+        if not self._checked:
+            for name in REQUIRED:
+                self._load(name, referenced_by=None)
+            self._checked = True
 
     def __repr__(self) -> str:
         return f"<Templates dir={str(self.dir)!r} compiled={len(self._compiled)}>"
@@ -98,6 +108,7 @@ class Templates:
     @property
     def names(self) -> list[str]:
         """Every template compiled, partials included, sorted."""
+        self.check()
         return sorted(self._compiled)
 
     def where(self, name: str, line: int | None = None) -> str:
@@ -107,6 +118,7 @@ class Templates:
 
     def render(self, name: str, context: Mapping[str, Any]) -> str:
         """Render a compiled template; any Jinja error becomes a TemplateError at file:line."""
+        self.check()
         template = self._compiled.get(name)
         if template is None:
             raise TemplateError(self.where(name), "not one of the templates loaded")
