@@ -135,3 +135,20 @@ def test_query_words_are_still_found_after_the_memory_of_text_words_is_reset() -
     assert second.present == {0, 1}
     assert second.positions(1) == [0]
     assert second.positions(0) == [2]
+
+
+def test_two_word_phrases_are_still_found_after_the_memory_of_word_pairs_is_reset() -> None:
+    words = [("human", "stem", 0), ("right", "stem", 1)]
+    index = WordIndex(words, Analyzer(), plan_for("en"), {(0, 1): 2})
+    index.LIMIT = 6  # the 6 words below fit; their 9 pairs do not, so the pairs are forgotten
+    index.field("human rights")
+
+    mixed = index.field(
+        "human rights Human Rights HUMAN RIGHTS human Rights Human rights HUMAN rights "
+        "human RIGHTS Human RIGHTS HUMAN Rights"
+    )
+    after = index.field("HUMAN RIGHTS")
+
+    assert 2 in mixed.present
+    assert 2 in after.present
+    assert 2 not in index.field("rights human").present
