@@ -55,8 +55,9 @@ def fingerprint(article: Article) -> str | None:
     if article.teaser_only:
         return None
     folded = unicodedata.normalize("NFKC", article.text).casefold()
-    kept = "".join(ch for ch in folded if not unicodedata.category(ch).startswith("P"))
-    normal = " ".join(kept.split())
+    # The category of each distinct character, not of every one (#4: a few dozen per text).
+    punctuation = {ord(ch): None for ch in set(folded) if unicodedata.category(ch).startswith("P")}
+    normal = " ".join(folded.translate(punctuation).split())
     if len(normal) < FINGERPRINT_MIN_CHARS:
         return None
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
