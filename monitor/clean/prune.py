@@ -15,6 +15,7 @@ Both change the tree in place; the caller passes its own parse.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 #: A parsed page, an ``lxml.html.HtmlElement`` (Any: see extract.py).
@@ -125,13 +126,20 @@ def _chrome_elements(tree: HtmlElement) -> list[HtmlElement]:
     return found
 
 
+_FRAGMENTS = re.compile("|".join(re.escape(part) for part in CHROME_FRAGMENTS))
+_JOINED = re.compile("|".join(re.escape(part) for part in CHROME_JOINED))
+
+
+@lru_cache(maxsize=4096)
 def _is_chrome_name(names: str) -> bool:
-    if any(token in CHROME_TOKENS for token in names.split()):
+    """Whether class and id names (lower-cased, space-separated) name chrome. Remembered:
+    a page repeats a few dozen class names over thousands of elements (#4: this test, run
+    per element, was a fifth of a cleaner's time)."""
+    if not CHROME_TOKENS.isdisjoint(names.split()):
         return True
-    if any(part in names for part in CHROME_FRAGMENTS):
+    if _FRAGMENTS.search(names):
         return True
-    joined = names.replace("-", "").replace("_", "")
-    return any(part in joined for part in CHROME_JOINED)
+    return _JOINED.search(names.replace("-", "").replace("_", "")) is not None
 
 
 def unwrap_layout_tables(tree: HtmlElement) -> int:
