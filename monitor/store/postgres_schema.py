@@ -209,16 +209,25 @@ def migrate(conn: psycopg.Connection[dict[str, object]], where: str, target: int
     target = target or SCHEMA_VERSION
     found = check_version(conn, where, readonly=False)
     while found < target:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            found = check_version(conn, where, readonly=False)  # another process may have
-            if found >= target:
-                break
-            if found == 0 and conn.execute(
-                "SELECT to_regclass('monitor_schema') IS NULL AS fresh"
-            ).fetchone() == {"fresh": True}:
-                conn.execute(_STAMP)
-            conn.execute(MIGRATIONS[found])
-            found += 1
-            conn.execute("UPDATE monitor_schema SET version = %s", (found,))
+        # The lock is taken before the transaction begins, not inside it: a transaction that
+        # waited for it still sees the catalog as it was when it began (to_regclass answers
+        # from the cache, refreshed when a transaction starts), so processes started together
+        # on a new database each tried to create monitor_schema (DuplicateTable; four stores
+        # opened at once failed in 20 rounds of 20).
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            with conn.transaction():
+                found = check_version(conn, where, readonly=False)  # another process may have
+                if found >= target:
+                    break
+                if found == 0 and conn.execute(
+                    "SELECT to_regclass('monitor_schema') IS NULL AS fresh"
+                ).fetchone() == {"fresh": True}:
+                    conn.execute(_STAMP)
+                conn.execute(MIGRATIONS[found])
+                found += 1
+                conn.execute("UPDATE monitor_schema SET version = %s", (found,))
+        finally:
+            if not conn.broken:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     return found
