@@ -93,7 +93,13 @@ def make_app(url: str) -> App:
     # where the pool's default (a transaction per query) added a BEGIN and a COMMIT to each.
     # (Set by ``configure``: procrastinate's listener connects with the pool's kwargs and an
     # autocommit of its own, and would get two.)
-    connector = PsycopgConnector(conninfo=url, min_size=1, max_size=8, configure=_autocommit)
+    connector = PsycopgConnector(
+        conninfo=url,
+        min_size=1,
+        max_size=8,
+        configure=_autocommit,
+        pool_factory=queue.job_pool,  # no check round trip before each query
+    )
     return App(connector=connector)
 
 
@@ -234,6 +240,8 @@ class Worker:
         self.services = services
         self.app = make_app(url)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        #: The sources by name: Config.source walks the list, once per job (20,000 sources).
+        self.sources = {source.name: source for source in config.sources}
         #: Held per source while it is polled (opened by ``run``).
         self.locks: queue.SourceLocks | None = None
         self._register()
@@ -264,9 +272,8 @@ class Worker:
 
     async def _poll(self, name: str) -> None:
         services = self.services
-        try:
-            source = self.config.source(name)
-        except ConfigError:
+        source = self.sources.get(name)
+        if source is None:
             event(log, "poll.unknown_source", logging.ERROR, source=name, worker=self.name)
             return
         assert self.locks is not None

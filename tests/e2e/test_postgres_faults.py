@@ -98,3 +98,54 @@ url = "{pg_url}"
         row = conn.execute("SELECT count(*), count(DISTINCT key) FROM items").fetchone()
     assert row is not None
     assert row[0] == row[1] == 5  # the three first items and the two added, each once
+
+
+def test_a_scheduler_and_a_worker_go_on_polling_after_the_server_restarts(
+    project: Path, site: LocalSite, pg_cluster: PgCluster, pg_url: str
+) -> None:
+    # The worker's job queue connections are checked only after a few idle seconds
+    # (store.queue.job_pool): one that a restart cut while busy fails its query, and the
+    # worker starts its job loop again; the polls go on either way.
+    config = project / "monitor.toml"
+    config.write_text(
+        f"""
+[monitor]
+timezone = "Asia/Almaty"
+max_age = "0"
+shutdown_timeout = "10s"
+
+[[source]]
+name = "Test RSS"
+url = "{site.url("feeds/rss.xml")}"
+kind = "feed"
+every = "1s"
+
+[web]
+enabled = false
+
+[store]
+url = "{pg_url}"
+
+[workers]
+heartbeat = "1s"
+""",
+        encoding="utf-8",
+    )
+    scheduler = MonitorProcess(config, "run", "--role", "scheduler")
+    worker = MonitorProcess(config, "run", "--role", "worker")
+    try:
+        scheduler.wait_for("scheduler.started", timeout=60)
+        worker.wait_for("worker.started", timeout=60)
+        wait_until_stored(pg_url, "hr-dialogue.html", worker)
+
+        pg_cluster.restart()  # every connection of both cut while the worker polls each second
+        add_item(site, "death-penalty.html")
+        wait_until_stored(pg_url, "death-penalty.html", worker)
+        assert scheduler.process.poll() is None, "".join(scheduler.log)
+    finally:
+        assert worker.stop() == 0, "".join(worker.log)
+        assert scheduler.stop() == 0, "".join(scheduler.log)
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT count(*), count(DISTINCT key) FROM items").fetchone()
+    assert row is not None
+    assert row[0] == row[1] == 4  # the feed's three items and the one added, each once

@@ -50,6 +50,36 @@ def test_an_empty_database_is_migrated_and_stamped(pg_cluster: PgCluster) -> Non
     assert {"articles", "matches", "subscribers", "deliveries", "channels"} <= tables
 
 
+def test_stores_opened_at_once_on_an_empty_database_all_open_and_stamp_it_once(
+    pg_cluster: PgCluster,
+) -> None:
+    # Workers started together on a new database: each waits for the migration lock, then
+    # must see the schema the first one made (before the fix, all but one failed with
+    # DuplicateTable in every round).
+    for _ in range(3):
+        url = pg_cluster.create_database()
+        ready = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def open_one(
+            url: str = url, ready: threading.Barrier = ready, errors: list[BaseException] = errors
+        ) -> None:
+            ready.wait()
+            try:
+                PostgresStore(url).close()
+            except BaseException as exc:  # recorded, asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_one) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert stamped(url) == SCHEMA_VERSION
+        assert query_url(url, "SELECT count(*) FROM monitor_schema") == [(1,)]
+
+
 @pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
 def test_a_database_of_every_earlier_version_is_upgraded_keeping_its_rows(
     pg_cluster: PgCluster, version: int
@@ -311,3 +341,69 @@ def test_db_prune_works_and_backup_and_vacuum_name_what_to_use_instead(
     assert not (tmp_path / "b.db").exists()
     assert cli.main(["--config", str(config), "db", "vacuum"]) == 2
     assert "autovacuum" in capsys.readouterr().err
+
+
+# -- the job queue's tables (store/queue.py) -------------------------------------------------
+
+
+def test_a_job_queue_made_before_gets_the_lock_index_and_a_fetch_planned_without_sorts(
+    pg_cluster: PgCluster,
+) -> None:
+    # As an earlier press-monitor left it: procrastinate's tables only.
+    from procrastinate.schema import SchemaManager
+
+    from monitor.store import queue
+
+    url = pg_cluster.create_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SchemaManager.get_schema())
+    assert queue.ensure_schema(url) is False  # the tables were there
+    assert queue.ensure_schema(url) is False  # and a second start changes nothing
+    indexes = query_url(url, "SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'monitor_%'")
+    assert [row[0] for row in indexes] == [
+        "CREATE INDEX monitor_jobs_lock_idx ON public.procrastinate_jobs USING btree (lock)"
+        " WHERE (status = ANY (ARRAY['todo'::procrastinate_job_status,"
+        " 'doing'::procrastinate_job_status]))"
+    ]
+    settings = query_url(
+        url, "SELECT proconfig FROM pg_proc WHERE proname = 'procrastinate_fetch_job_v2'"
+    )
+    assert settings == [(["enable_sort=off"],)]
+
+
+def test_the_job_fetch_takes_the_queue_head_not_a_sort_of_every_waiting_job(
+    pg_cluster: PgCluster,
+) -> None:
+    # The plan a worker's fetch gets when the table's statistics are from when it was empty
+    # (a new queue, 2,000 polls queued since): without enable_sort = off it sorted every
+    # waiting job and checked each one's lock (bench/workers_bench.py --stats: 10,080 buffers
+    # read per fetch at 2,000 jobs, 18.7 ms).
+    from monitor.store import queue
+
+    url = pg_cluster.create_database()
+    queue.ensure_schema(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE procrastinate_jobs")
+        conn.execute(
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args)"
+            " SELECT 'default', 'monitor.poll', 'source:' || n, 'poll:' || n, '{}'"
+            " FROM generate_series(1, 2000) AS n"
+        )
+        conn.execute("LOAD 'auto_explain'")
+        conn.execute("SET auto_explain.log_min_duration = 0")
+        conn.execute("SET auto_explain.log_nested_statements = on")
+        conn.execute("SET auto_explain.log_analyze = on")
+        conn.execute("SET auto_explain.log_buffers = on")
+        conn.execute("SET client_min_messages = log")
+        plans: list[str] = []
+        conn.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+        for _ in range(3):
+            row = conn.execute("SELECT id FROM procrastinate_fetch_job_v2(NULL, NULL)").fetchone()
+            assert row is not None
+            assert row[0] is not None
+    fetches = [plan for plan in plans if "priority_idx" in plan or "Sort" in plan]
+    assert fetches, plans
+    for plan in fetches:
+        assert "Sort" not in plan
+        assert "Index Scan using procrastinate_jobs_priority_idx" in plan
+        assert "Index Scan using monitor_jobs_lock_idx" in plan
