@@ -2,7 +2,13 @@
 PostgreSQL, and the SQLite single process, on one farm of sources.
 
     .venv/bin/python bench/workers_bench.py [--sources 20000] [--ports 8] [--workers 1,2,4]
-        [--concurrency 4]
+        [--concurrency 4] [--no-sqlite] [--results FILE] [--stats] [--update-baseline]
+
+A long run can be split per configuration, so that other benchmarks can take the machine in
+between: each run appends its record to ``--results FILE``, and the table, the ratios and the
+baseline check cover every record in the file taken with the same sources, ports and
+concurrency (e.g. ``--workers 1 --results r.jsonl``, then ``--workers 2 --no-sqlite --results
+r.jsonl``, …). Every 30 s a run prints how far it is.
 
 The farm (a subprocess) serves ``--sources`` feeds and listing pages (bench/farm.py's documents:
 20 items each, 90 days old) spread over ``--ports`` ports, 50 ms latency per response, and
@@ -19,7 +25,13 @@ number of polls in flight per process.
 Every source must be requested exactly once per run (no poll lost, none duplicated).
 The database's share: PostgreSQL runs, the server's CPU time (its postmaster and backends)
 against all CPU time (server and workers); SQLite, the CPU time of the one store thread
-(where every SQLite call runs) against the process's.
+(where every SQLite call runs) against the process's. The machine's share: all CPU time of
+the machine (/proc/stat, every process: the farm and this bench included) against its cores.
+
+bench/baseline.json's "workers" key pins floors for the ratios at a number of sources (the
+issue's targets beside them); the bench says pass or fail for each and exits 1 on a fail.
+``--update-baseline`` writes floors from this run (0.85x of each ratio measured), and refuses
+to lower a floor without ``--lower-floors`` (a lowered floor takes a changelog line too).
 """
 
 from __future__ import annotations
@@ -164,6 +176,40 @@ def server_cpu(cluster: PgCluster) -> float:
     return total
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, over all cores."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    total = sum(fields[:8])  # user … steal (guest time is already in user)
+    return (total - idle) / TICK, total / TICK
+
+
+def machine_share(before: tuple[float, float]) -> float:
+    """The machine's busy share of its cores since ``before`` (1.0: every core busy)."""
+    busy, total = machine_cpu()
+    return (busy - before[0]) / (total - before[1]) if total > before[1] else 0.0
+
+
+class Progress:
+    """Prints ``done of total`` every ``every`` seconds of a long run."""
+
+    def __init__(self, label: str, total: int, every: float = 30.0) -> None:
+        self.label, self.total, self.every = label, total, every
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, done: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        rate = done / (now - self.start) * 60
+        print(
+            f"  {self.label}: {done:,} of {self.total:,} polled after {now - self.start:.0f} s"
+            f" ({rate:,.0f}/min)",
+            flush=True,
+        )
+
+
 # -- runs ---------------------------------------------------------------------------------------
 
 
@@ -191,12 +237,47 @@ async def queue_polls(url: str, names: list[str]) -> None:
         await asyncio.gather(*(feeder() for _ in range(8)))
 
 
+STATS_SETTINGS = {
+    "shared_preload_libraries": "'pg_stat_statements'",
+    "pg_stat_statements.track": "all",  # the statements inside procrastinate's functions too
+}
+
+
+def print_stats(url: str, polls: int) -> None:
+    """The statements that took the server's time in this run (``--stats``)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            """
+            SELECT calls, total_exec_time, mean_exec_time, shared_blks_hit, rows,
+                   regexp_replace(query, '\\s+', ' ', 'g')
+              FROM pg_stat_statements
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+             ORDER BY total_exec_time DESC LIMIT 20
+            """
+        ).fetchall()
+    print("  calls  total ms  mean ms  blocks/call  calls/poll  statement")
+    for calls, total, mean, blocks, _rows, text in rows:
+        print(
+            f"  {calls:6} {total:9.0f} {mean:8.3f} {blocks / max(calls, 1):12.1f}"
+            f" {calls / polls:10.2f}  {text[:150]}"
+        )
+
+
 def run_postgres(
-    cluster: PgCluster, farm: FarmProcess, workdir: Path, count: int, concurrency: int
+    cluster: PgCluster,
+    farm: FarmProcess,
+    workdir: Path,
+    count: int,
+    concurrency: int,
+    stats: bool = False,
 ) -> dict[str, Any]:
     from monitor.store import queue
 
     url = cluster.create_database("bench")
+    if stats:
+        cluster.sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", url.rsplit("/", 1)[1])
     config = write_config(
         farm,
         workdir / f"pg{count}",
@@ -211,34 +292,50 @@ def run_postgres(
         before = farm.counts()
         server0 = server_cpu(cluster)
         workers0 = sum(cpu_of(p.process.pid) for p in processes)
+        if stats:
+            cluster.sql("SELECT pg_stat_statements_reset()", url.rsplit("/", 1)[1])
+        machine0 = machine_cpu()
         start = time.perf_counter()
         asyncio.run(queue_polls(url, names))
-        while True:
-            found = queue.status(url, timedelta_seconds(60))
-            if found.depth == 0 and found.running == 0:
-                break
-            time.sleep(0.2)
+        wait_until_done(url, Progress(f"{count} worker(s)", len(names)))
         elapsed = time.perf_counter() - start
         server = server_cpu(cluster) - server0
         worker_cpu = sum(cpu_of(p.process.pid) for p in processes) - workers0
+        machine = machine_share(machine0)
     finally:
         for process in processes:
             process.stop()
     wrong = check_once(farm, before, f"{count} worker(s)")
+    if stats:
+        print_stats(url, len(names))
     return {
         "label": f"PostgreSQL, {count} worker{'s' if count > 1 else ''}",
+        "workers": count,
         "seconds": elapsed,
         "polls_per_minute": len(names) / elapsed * 60,
         "db_share": server / (server + worker_cpu) if server + worker_cpu else 0.0,
         "cpu_ms_per_poll": (server + worker_cpu) / len(names) * 1000,
+        "machine_busy": machine,
         "not_once": wrong,
     }
 
 
-def timedelta_seconds(seconds: float) -> Any:
-    from datetime import timedelta
+def wait_until_done(url: str, progress: Progress) -> None:
+    """Until no job waits or runs: one connection, asked every 0.2 s (a new connection each
+    time, as `monitor status` makes, would add a backend start and a login to the server's
+    CPU five times a second)."""
+    import psycopg
 
-    return timedelta(seconds=seconds)
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+            ).fetchone()
+            left = row[0] if row else 0
+            if left == 0:
+                return
+            progress(progress.total - left)
+            time.sleep(0.2)
 
 
 def run_sqlite(farm: FarmProcess, workdir: Path, concurrency: int) -> dict[str, Any]:
@@ -252,12 +349,20 @@ def run_sqlite(farm: FarmProcess, workdir: Path, concurrency: int) -> dict[str, 
     path.write_text(text)
     config = config_module.load(path)
 
+    progress = Progress("SQLite", len(config.sources))
+    done = 0
+
+    def polled(_: Any) -> None:
+        nonlocal done
+        done += 1
+        progress(done)
+
     async def poll() -> tuple[float, float, float]:
         async with runtime.open_services(config) as services:
             store0 = await services.db(time.thread_time)
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             start = time.perf_counter()
-            await pipeline.poll_sources(services, config.sources, datetime.now(UTC))
+            await pipeline.poll_sources(services, config.sources, datetime.now(UTC), polled)
             elapsed = time.perf_counter() - start
             store = await services.db(time.thread_time) - store0
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -265,61 +370,185 @@ def run_sqlite(farm: FarmProcess, workdir: Path, concurrency: int) -> dict[str, 
             return elapsed, store, cpu
 
     before = farm.counts()
+    machine0 = machine_cpu()
     elapsed, store, cpu = asyncio.run(poll())
+    machine = machine_share(machine0)
     wrong = check_once(farm, before, "SQLite")
     return {
         "label": "SQLite, single process",
+        "workers": 0,
         "seconds": elapsed,
         "polls_per_minute": len(config.sources) / elapsed * 60,
         "db_share": store / cpu if cpu else 0.0,
         "cpu_ms_per_poll": cpu / len(config.sources) * 1000,
+        "machine_busy": machine,
         "not_once": wrong,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sources", type=int, default=20000)
-    parser.add_argument("--ports", type=int, default=8)
-    parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--concurrency", type=int, default=4, help="polls in flight per process")
-    parser.add_argument("--serve-farm", nargs=3, metavar=("SOURCES", "PORTS", "FILE"))
-    args = parser.parse_args()
-    if args.serve_farm:
-        sources, ports, file = args.serve_farm
-        asyncio.run(serve_farm(int(sources), int(ports), Path(file)))
-        return
-    counts = [int(n) for n in args.workers.split(",")]
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the cluster on SIGTERM too
-    with tempfile.TemporaryDirectory(prefix="workers-bench-") as tmp, PgCluster() as cluster:
-        workdir = Path(tmp)
-        farm = FarmProcess(args.sources, args.ports, workdir)
-        try:
-            results = [run_sqlite(farm, workdir, args.concurrency)]
-            print(json.dumps(results[-1]), flush=True)
-            for count in counts:
-                results.append(run_postgres(cluster, farm, workdir, count, args.concurrency))
-                print(json.dumps(results[-1]), flush=True)
-        finally:
-            farm.close()
-    base = next(r for r in results if r["label"].endswith(", 1 worker"))
-    sqlite = results[0]
+# -- the report and the baseline --------------------------------------------------------------
+
+BASELINE = HERE / "baseline.json"
+#: The issue's targets (#9): polls/min with 2 and 4 workers against 1; PostgreSQL with 1
+#: worker against SQLite ("within 1.3x": at least 1/1.3 of its rate); no poll twice or never.
+TARGETS = {"2_workers_vs_1": 1.7, "4_workers_vs_1": 3.0, "postgres_1_vs_sqlite": 1 / 1.3}
+#: --update-baseline writes floors this far below what it measured (run-to-run spread).
+MARGIN = 0.85
+
+
+def ratios(results: list[dict[str, Any]]) -> dict[str, float]:
+    """The ratios the targets and floors are about, for those runs present."""
+    rate = {r["label"]: r["polls_per_minute"] for r in results}
+    one, sqlite = rate.get("PostgreSQL, 1 worker"), rate.get("SQLite, single process")
+    found: dict[str, float] = {}
+    if one:
+        for n in (2, 4):
+            if f"PostgreSQL, {n} workers" in rate:
+                found[f"{n}_workers_vs_1"] = rate[f"PostgreSQL, {n} workers"] / one
+        if sqlite:
+            found["postgres_1_vs_sqlite"] = one / sqlite
+    return found
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    rate = {r["label"]: r["polls_per_minute"] for r in results}
+    one, sqlite = rate.get("PostgreSQL, 1 worker"), rate.get("SQLite, single process")
     print(
         f"\n{args.sources} sources on {args.ports} ports, 50 ms latency,"
         f" {args.concurrency} polls in flight per process"
     )
     print(
         "| run | seconds | polls/min | vs 1 worker | vs SQLite | DB share of CPU"
-        " | CPU ms per poll | not once |"
+        " | CPU ms per poll | machine busy (2 cores) | not once |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
+        vs_one = f"{r['polls_per_minute'] / one:.2f}x" if one else "-"
+        vs_sqlite = f"{r['polls_per_minute'] / sqlite:.2f}x" if sqlite else "-"
         print(
-            f"| {r['label']} | {r['seconds']:.1f} | {r['polls_per_minute']:,.0f} |"
-            f" {r['polls_per_minute'] / base['polls_per_minute']:.2f}x |"
-            f" {r['polls_per_minute'] / sqlite['polls_per_minute']:.2f}x |"
-            f" {r['db_share']:.0%} | {r['cpu_ms_per_poll']:.0f} | {r['not_once']} |"
+            f"| {r['label']} | {r['seconds']:.1f} | {r['polls_per_minute']:,.0f} | {vs_one} |"
+            f" {vs_sqlite} | {r['db_share']:.0%} | {r['cpu_ms_per_poll']:.1f} |"
+            f" {r.get('machine_busy', 0.0):.0%} | {r['not_once']} |"
         )
+
+
+def check_baseline(results: list[dict[str, Any]], args: argparse.Namespace) -> bool:
+    """Each ratio against its floor (pass/fail) and the issue's target (met/missed); False
+    when a floor fails or a source was not polled exactly once."""
+    found = ratios(results)
+    floors = _read_baseline().get("workers", {}).get("floors", {}).get(str(args.sources), {})
+    ok = all(r["not_once"] == 0 for r in results)
+    print(f"\nno poll lost or run twice: {'pass' if ok else 'FAIL'}")
+    if not floors:
+        print(f"bench/baseline.json has no workers floors for {args.sources} sources")
+    for key, value in found.items():
+        floor = floors.get(key)
+        verdict = "no floor" if floor is None else ("pass" if value >= floor else "FAIL")
+        ok = ok and verdict != "FAIL"
+        met = "met" if value >= TARGETS[key] else "missed"
+        shown = "-" if floor is None else f"{floor:.2f}"
+        print(f"{key}: {value:.2f}  floor {shown}: {verdict}  target {TARGETS[key]:.2f}: {met}")
+    return ok
+
+
+def _read_baseline() -> dict[str, Any]:
+    if not BASELINE.exists():
+        return {}
+    data: dict[str, Any] = json.loads(BASELINE.read_text(encoding="utf-8"))
+    return data
+
+
+def update_baseline(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Floors for this many sources from this run; the other keys of the file as they were."""
+    data = _read_baseline()
+    workers = data.setdefault("workers", {})
+    floors = workers.setdefault("floors", {})
+    old = floors.get(str(args.sources), {})
+    new = {key: round(value * MARGIN, 2) for key, value in ratios(results).items()}
+    lowered = [key for key, value in new.items() if key in old and value < old[key]]
+    if lowered and not args.lower_floors:
+        raise SystemExit(f"would lower the floors of {', '.join(lowered)}: --lower-floors")
+    floors[str(args.sources)] = {**old, **new}
+    workers["targets"] = {key: round(value, 3) for key, value in TARGETS.items()}
+    workers["note"] = (
+        "floors: bench/workers_bench.py ratios by number of sources,"
+        f" {MARGIN}x of a measured run; targets: issue #9"
+    )
+    BASELINE.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"bench/baseline.json: workers floors for {args.sources} sources: {new}")
+
+
+def load_results(path: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs recorded in ``path`` with this run's sources, ports and concurrency."""
+    if not path.exists():
+        return []
+    same = (args.sources, args.ports, args.concurrency)
+    found = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in found if (r["sources"], r["ports"], r["concurrency"]) == same]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sources", type=int, default=20000)
+    parser.add_argument("--ports", type=int, default=8)
+    parser.add_argument("--workers", default="1,2,4", help='e.g. "1,2,4"; "" for none')
+    parser.add_argument("--concurrency", type=int, default=4, help="polls in flight per process")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
+    parser.add_argument("--results", type=Path, help="append each run here; report them all")
+    parser.add_argument(
+        "--stats", action="store_true", help="print pg_stat_statements' top statements per run"
+    )
+    parser.add_argument("--update-baseline", action="store_true")
+    parser.add_argument("--lower-floors", action="store_true")
+    parser.add_argument("--serve-farm", nargs=3, metavar=("SOURCES", "PORTS", "FILE"))
+    args = parser.parse_args()
+    if args.serve_farm:
+        sources, ports, file = args.serve_farm
+        asyncio.run(serve_farm(int(sources), int(ports), Path(file)))
+        return
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the cluster on SIGTERM too
+    results: list[dict[str, Any]] = []
+
+    def record(result: dict[str, Any]) -> None:
+        result.update(
+            sources=args.sources,
+            ports=args.ports,
+            concurrency=args.concurrency,
+            time=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            load=os.getloadavg()[0],
+        )
+        results.append(result)
+        print(json.dumps(result), flush=True)
+        if args.results:
+            with args.results.open("a", encoding="utf-8") as file:
+                file.write(json.dumps(result) + "\n")
+
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="workers-bench-") as tmp,
+        PgCluster(STATS_SETTINGS if args.stats else None) as cluster,
+    ):
+        workdir = Path(tmp)
+        farm = FarmProcess(args.sources, args.ports, workdir)
+        try:
+            if not args.no_sqlite:
+                record(run_sqlite(farm, workdir, args.concurrency))
+            for count in counts:
+                record(run_postgres(cluster, farm, workdir, count, args.concurrency, args.stats))
+        finally:
+            farm.close()
+    if args.results:
+        results = load_results(args.results, args)
+    results = sorted(
+        {r["label"]: r for r in results}.values(),  # the last run of each configuration
+        key=lambda r: r["workers"],
+    )
+    report(results, args)
+    if args.update_baseline:
+        update_baseline(results, args)
+    if not check_baseline(results, args):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

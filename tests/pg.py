@@ -64,8 +64,11 @@ def free_port() -> int:
 class PgCluster:
     """One PostgreSQL server in a temporary directory; ``with PgCluster() as pg:``."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        """``settings``: postgresql.conf lines beyond SETTINGS (the benches add
+        pg_stat_statements this way)."""
         self.bin = server_bin()
+        self.extra_settings = dict(settings or {})
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="pm-pg-"))
         self.data = self.root / "data"
@@ -116,7 +119,10 @@ class PgCluster:
         )
         pwfile.unlink()
         settings = dict(
-            SETTINGS, port=str(self.port), unix_socket_directories=f"'{self.socket_dir}'"
+            SETTINGS,
+            **self.extra_settings,
+            port=str(self.port),
+            unix_socket_directories=f"'{self.socket_dir}'",
         )
         with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\n# tests/pg.py\n")
