@@ -1,6 +1,7 @@
 """Cleaning and matching off the event loop, in worker processes (issue #4).
 
-    run(rules, fn, *args) ─ no pool yet, and fewer than ``pool_after`` tasks at once ─► a thread
+    run(rules, fn, *args) ─ no pool yet, and fewer than ``pool_after`` tasks under way or
+                            announced (``expect``) ─► a thread
                           ─ no pool yet, or rules not the pool's ─► a new pool (rules installed)
                           ─ fn(rules, *args) in a worker process ─► its result
                           ─ processes cannot start ─► the same call in a thread, from then on
@@ -93,8 +94,10 @@ class Cleaners:
         self.processes = chosen if size is not None or chosen > 1 else 0
         self.pool_after = max(1, pool_after)
         self.tasks = 0
-        #: Tasks under way now (in threads, in the pool or waiting for it).
+        #: Tasks under way now (in threads, in the pool or waiting for it), and tasks announced
+        #: by :meth:`expect` and not yet begun.
         self.running = 0
+        self.expected = 0
         self.pools = 0
         self._pool: Executor | None = None
         self._rules: RuleSet | None = None
@@ -119,8 +122,10 @@ class Cleaners:
         loop = asyncio.get_running_loop()
         self.tasks += 1
         self.running += 1
+        self.expected = max(0, self.expected - 1)
         try:
-            if self.processes and (self._pool is not None or self.running >= self.pool_after):
+            due = self.running + self.expected >= self.pool_after
+            if self.processes and (self._pool is not None or due):
                 pool = await self._process_pool(rules)
                 if pool is not None:
                     try:
@@ -137,6 +142,12 @@ class Cleaners:
             return await loop.run_in_executor(threads, lambda: fn(rules, *args, **kwargs))
         finally:
             self.running -= 1
+
+    def expect(self, count: int) -> None:
+        """``count`` more tasks are coming (a poll found that many new items; negative: fewer
+        than announced), so that a big catch starts the pool with its first task instead of
+        after ``pool_after`` of them ran in threads."""
+        self.expected = max(0, self.expected + count)
 
     async def _process_pool(self, rules: RuleSet) -> Executor | None:
         """The pool for ``rules``: started on first use and again when the rules change;

@@ -100,6 +100,7 @@ async def poll_source(services: Services, source: SourceConfig, now: datetime) -
     fresh, old = _split_by_age(unseen, source, now)
     if old:
         await db(store.remember_items, source.name, old, "old", now)
+    services.cleaners.expect(len(fresh))
     outcomes = await asyncio.gather(*(_process_item(services, source, item, now) for item in fresh))
     await db(store.record_poll, source.name, now, fetched, None, due)
 
@@ -148,6 +149,7 @@ async def _process_item(
     db, store = services.db, services.store
     known = await db(store.known_article, clean.canonical_url(item.url), clean.url_key(item.url))
     if known is not None:
+        services.cleaners.expect(-1)  # nothing to clean after all
         await db(store.remember_items, source.name, [item], "known", now)
         return False, [], False
     page: Page | None = None

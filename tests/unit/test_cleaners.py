@@ -232,3 +232,18 @@ async def test_tasks_run_in_threads_until_enough_wait_at_once() -> None:
     assert {pid for pid, _, _, _ in together} - {os.getpid()}  # from the 4th: workers
     assert after[0] != os.getpid()
     assert cleaners.pools == 1
+
+
+async def test_a_big_catch_announced_starts_the_pool_with_its_first_task() -> None:
+    cleaners = Cleaners(2, pool_after=4)
+    rules = RuleSet.from_query("election", rule_id="elections")
+    try:
+        cleaners.expect(2)  # a small catch: threads
+        small = await cleaners.run(rules, where_and_what, 0)
+        cleaners.expect(-1)  # the other one was known already
+        cleaners.expect(10)
+        big = await cleaners.run(rules, where_and_what, 1)
+    finally:
+        await asyncio.to_thread(cleaners.close)
+    assert small[0] == os.getpid()
+    assert big[0] != os.getpid()
