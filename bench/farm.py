@@ -3,9 +3,10 @@ per source (each source its own host, as in real life), RSS, Atom and HTML listi
 20 items each, article pages made of the aeb benchmark's real HTML, 50 ms added latency per
 response, ETag/304.
 
-    python bench/farm.py AEB_DIR --sources 200 --ports-file PATH
+    python bench/farm.py AEB_DIR --sources 200 [--ports N] --ports-file PATH
 
-writes the source URLs (one "kind url" a line) to PATH once it listens. Control on the first
+writes the source URLs (one "kind url" a line) to PATH once it listens. With --ports N fewer
+than the sources, the sources are spread over N ports (N hosts) as /source/<n>. Control on the first
 port: GET /__warm adds 2 items dated now to the first 10 sources; GET /__reset undoes it.
 """
 
@@ -100,9 +101,12 @@ class Farm:
             return web.Response(text="reset")
         if path.startswith("/articles/"):
             return web.Response(body=self.article(path), content_type="text/html", charset="utf-8")
-        if path != "/source":
+        if path == "/source":
+            source = self.ports.index(port)
+        elif path.startswith("/source/") and path[8:].isdigit() and int(path[8:]) < self.sources:
+            source = int(path[8:])
+        else:
             return web.Response(status=404, text="not found")
-        source = self.ports.index(port)
         content_type, body = self.document(source, f"http://127.0.0.1:{port}")
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if request.headers.get("If-None-Match") == etag:
@@ -130,12 +134,17 @@ async def listen(app: web.Application, ports: int, backlog: int = 128) -> list[i
     return bound
 
 
-async def serve(aeb: Path, sources: int, ports_file: Path) -> None:
+async def serve(aeb: Path, sources: int, ports_file: Path, ports: int | None = None) -> None:
     farm = Farm(load_bodies(aeb), sources)  # before serving: blocking is fine
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", farm.handle)
-    farm.ports.extend(await listen(app, sources, backlog=512))
-    lines = [f"{KINDS[i % 3]} http://127.0.0.1:{port}/source" for i, port in enumerate(farm.ports)]
+    if ports is None or ports >= sources:
+        farm.ports.extend(await listen(app, sources, backlog=512))
+        urls = [f"http://127.0.0.1:{port}/source" for port in farm.ports]
+    else:
+        farm.ports.extend(await listen(app, ports, backlog=512))
+        urls = [f"http://127.0.0.1:{farm.ports[i % ports]}/source/{i}" for i in range(sources)]
+    lines = [f"{KINDS[i % 3]} {url}" for i, url in enumerate(urls)]
     ports_file.write_text(  # noqa: ASYNC240
         "\n".join(lines) + "\n"
     )
@@ -146,9 +155,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("aeb", type=Path)
     parser.add_argument("--sources", type=int, default=200)
+    parser.add_argument("--ports", type=int, help="spread the sources over this many ports")
     parser.add_argument("--ports-file", type=Path, required=True)
     args = parser.parse_args()
-    asyncio.run(serve(args.aeb, args.sources, args.ports_file))
+    asyncio.run(serve(args.aeb, args.sources, args.ports_file, args.ports))
 
 
 if __name__ == "__main__":

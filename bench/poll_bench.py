@@ -1,7 +1,7 @@
 """Polling benchmark (issue #4): `monitor poll --once` against its peers on a local farm.
 
-    .venv/bin/python bench/poll_bench.py [AEB_DIR] [--sources 200] [--rounds 3] [--polls 50]
-        [--all-sources N] [--no-sequential]
+    .venv/bin/python bench/poll_bench.py [AEB_DIR] [--sources 200] [--ports N] [--rounds 3]
+        [--polls 50] [--all-sources N] [--no-sequential] [--no-peers]
 
 AEB_DIR (default ../shared/data/aeb) holds the aeb benchmark's html/*.html.gz, used as article
 pages. bench/farm.py serves 200 sources (RSS, Atom, listing pages; 20 items each, 90 days old),
@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -59,7 +60,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 class FarmProcess:
-    def __init__(self, aeb: Path, sources: int, workdir: Path) -> None:
+    def __init__(self, aeb: Path, sources: int, workdir: Path, ports: int | None = None) -> None:
         self.ports_file = workdir / "farm.txt"
         self.proc = subprocess.Popen(
             [
@@ -68,6 +69,7 @@ class FarmProcess:
                 str(aeb),
                 "--sources",
                 str(sources),
+                *(["--ports", str(ports)] if ports else []),
                 "--ports-file",
                 str(self.ports_file),
             ],
@@ -85,8 +87,8 @@ class FarmProcess:
         self.urls = [url for _, url in self.sources]
 
     def control(self, what: str) -> None:
-        base = self.urls[0].rsplit("/", 1)[0]
-        urllib.request.urlopen(f"{base}/__{what}", timeout=10).read()
+        first = urllib.parse.urlsplit(self.urls[0])
+        urllib.request.urlopen(f"{first.scheme}://{first.netloc}/__{what}", timeout=10).read()
 
     def close(self) -> None:
         self.proc.terminate()
@@ -337,6 +339,9 @@ def main() -> None:
         "aeb", nargs="?", type=Path, default=ROOT.parent / "shared" / "data" / "aeb"
     )
     parser.add_argument("--sources", type=int, default=200)
+    parser.add_argument(
+        "--ports", type=int, help="spread the sources over this many ports (default: one each)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="cold+warm rounds, interleaved")
     parser.add_argument("--polls", type=int, default=50, help="polls in the memory run; 0: none")
     parser.add_argument("--workers", type=int, default=16, help="reader's update workers")
@@ -353,7 +358,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="poll-bench-"))
-    farm = FarmProcess(args.aeb.resolve(), args.sources, work)
+    farm = FarmProcess(args.aeb.resolve(), args.sources, work, args.ports)
     results: dict[str, Any] = {"sources": args.sources, "rounds": []}
     try:
         for n in range(args.rounds):
