@@ -321,20 +321,21 @@ def run_postgres(
 
 
 def wait_until_done(url: str, progress: Progress) -> None:
-    """Until no job waits or runs: one connection, asked every 0.2 s (a new connection each
-    time, as `monitor status` makes, would add a backend start and a login to the server's
-    CPU five times a second)."""
+    """Until no job waits or runs: one connection, asked every 0.2 s whether any is left, and
+    how many only when the progress line is due (a new connection each time, as `monitor
+    status` makes, would add a backend start and a login to the server's CPU five times a
+    second; a count every 0.2 s took 1% of the server's time at 20,000 jobs)."""
     import psycopg
 
+    left = "SELECT {} FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
     with psycopg.connect(url, autocommit=True) as conn:
         while True:
-            row = conn.execute(
-                "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
-            ).fetchone()
-            left = row[0] if row else 0
-            if left == 0:
+            row = conn.execute(f"SELECT EXISTS ({left.format('1')})").fetchone()
+            if not (row and row[0]):
                 return
-            progress(progress.total - left)
+            if time.perf_counter() - progress.last >= progress.every:
+                row = conn.execute(left.format("count(*)")).fetchone()
+                progress(progress.total - (row[0] if row else 0))
             time.sleep(0.2)
 
 

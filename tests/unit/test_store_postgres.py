@@ -368,7 +368,7 @@ def test_a_job_queue_made_before_gets_the_lock_index_and_a_fetch_planned_without
     settings = query_url(
         url, "SELECT proconfig FROM pg_proc WHERE proname = 'procrastinate_fetch_job_v2'"
     )
-    assert settings == [(["enable_sort=off"],)]
+    assert settings == [(["enable_sort=off", "plan_cache_mode=force_generic_plan"],)]
 
 
 def test_the_job_fetch_takes_the_queue_head_not_a_sort_of_every_waiting_job(
