@@ -286,8 +286,8 @@ class Memo:
     """What a WordIndex remembers of the text words met (as written), filled as texts come.
 
     Shared by the threads matching texts: entries are only ever added, each the same
-    whichever thread adds it, and a reset replaces the whole Memo (a thread still reading the
-    old one keeps it).
+    whichever thread adds it (a word's entry in ``hits`` last), and a reset replaces the
+    whole Memo (a thread still reading the old one keeps it).
     """
 
     #: Text word → the ids of the query words it matches (mostly none).
@@ -368,7 +368,7 @@ class WordIndex:
             folded, stems, firsts = known.folded, known.stems, self.firsts
             hits, owners = memo.hits, memo.owners
             for word in new:
-                found = hits[word] = self._ids(folded[word], stems[word])
+                found = self._ids(folded[word], stems[word])
                 if found:
                     for wid in found:
                         forms = owners.get(wid)
@@ -379,6 +379,9 @@ class WordIndex:
                     memo.hitting.add(word)
                     if not firsts.isdisjoint(found):
                         memo.starters.add(word)
+                # last: a thread that finds the word here, and so leaves it to this one,
+                # finds it in the other containers too
+                hits[word] = found
         return memo
 
     def phrases(self, memo: Memo, candidates: set[tuple[str, str]]) -> set[int]:
