@@ -154,19 +154,27 @@ async def _process_item(
         return False, [], False
     page: Page | None = None
     reason = ""
+    place = services.pages.place()  # fetched pages wait for a cleaner in a bounded number
     try:
-        page = await fetch.fetch_page(services.client, item.url, source=source.name)
-    except FetchError as exc:
-        reason = exc.what
-        event(
-            log,
-            "article.fetch_failed",
-            logging.WARNING,
-            source=source.name,
-            url=item.url,
-            error=str(exc),
+        try:
+            page = await fetch.fetch_page(
+                services.client, item.url, source=source.name, admit=place.take
+            )
+        except FetchError as exc:
+            reason = exc.what
+            event(
+                log,
+                "article.fetch_failed",
+                logging.WARNING,
+                source=source.name,
+                url=item.url,
+                error=str(exc),
+            )
+        article, matches, signature = await services.clean(
+            _clean_and_match, item, page, source, reason
         )
-    article, matches, signature = await services.clean(_clean_and_match, item, page, source, reason)
+    finally:
+        await place.give_back()
     stored = await db(_save, store, source.name, item, article, matches, signature, now)
     if not stored.new:
         return False, [], page is None

@@ -11,6 +11,7 @@ Entry points (nothing heavy is imported until one is called):
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from monitor.fetch.health import health, is_due, next_poll
@@ -43,10 +44,16 @@ async def fetch_source(client: HttpClient, source: SourceConfig, state: SourceSt
     return await run(client, source, state)
 
 
-async def fetch_page(client: HttpClient, url: str, *, source: str) -> Page:
+async def fetch_page(
+    client: HttpClient,
+    url: str,
+    *,
+    source: str,
+    admit: Callable[[], Awaitable[None]] | None = None,
+) -> Page:
     from monitor.fetch.sources import fetch_page as run
 
-    return await run(client, url, source=source)
+    return await run(client, url, source=source, admit=admit)
 
 
 async def check_url(client: HttpClient, url: str) -> tuple[str, tuple[Item, ...]]:

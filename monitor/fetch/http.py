@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -187,10 +187,14 @@ class HttpClient:
         where: str,
         etag: str | None = None,
         last_modified: str | None = None,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> Page | None:
         """GET ``url``: a Page, or None when the server says 304 Not Modified.
 
         ``where`` opens every error message (`source "EU Delegation" (https://…)`).
+        ``admit`` is awaited once the host's slot and pace allow the request, right before it
+        is made: the caller's own limit on what it holds (articles waiting for a cleaner),
+        which a request waiting for its host's pace does not take up.
         """
         self.requests += 1
         try:
@@ -203,7 +207,7 @@ class HttpClient:
             if last_modified:
                 headers["If-Modified-Since"] = last_modified
             try:
-                async with self._slot(target, where):
+                async with self._slot(target, where, admit):
                     page = await self._fetch(target, where, headers)
             except FetchError as exc:
                 if exc.retry_after is None or exc.retry_after > RETRY_WAIT:
@@ -223,17 +227,21 @@ class HttpClient:
         return f"{url.scheme}://{url.host}:{url.port}"
 
     @asynccontextmanager
-    async def _slot(self, url: URL, where: str) -> AsyncIterator[None]:
-        """A host slot, the host's pace, then a global slot (so that a busy or slow host never
-        holds the others' slots). Raises FetchError, without a request, while the host's
-        Retry-After has longer than RETRY_WAIT to run."""
+    async def _slot(
+        self, url: URL, where: str, admit: Callable[[], Awaitable[None]] | None = None
+    ) -> AsyncIterator[None]:
+        """A host slot, the host's pace, the caller's ``admit``, then a global slot (so that
+        a busy or slow host never holds the others' slots). Raises FetchError, without a
+        request, while the host's Retry-After has longer than RETRY_WAIT to run."""
         host = self._host(url)
         with self._using(host):
-            async with self._host_slot(host, url, where):
+            async with self._host_slot(host, url, where, admit):
                 yield
 
     @asynccontextmanager
-    async def _host_slot(self, host: str, url: URL, where: str) -> AsyncIterator[None]:
+    async def _host_slot(
+        self, host: str, url: URL, where: str, admit: Callable[[], Awaitable[None]] | None
+    ) -> AsyncIterator[None]:
         if host not in self._host_slots:
             self._host_slots[host] = asyncio.Semaphore(PER_HOST)
         async with self._host_slots[host]:
@@ -249,6 +257,8 @@ class HttpClient:
             self._next_start[host] = start + self.host_delay
             if start > now:
                 await asyncio.sleep(start - now)
+            if admit is not None:
+                await admit()
             async with self._slots:
                 yield
 

@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import Awaitable, Callable
 
 from monitor.config import SourceConfig
 from monitor.errors import FetchError, ParseError, SourceError
@@ -83,10 +84,17 @@ async def fetch_source(client: HttpClient, source: SourceConfig, state: SourceSt
     return FetchResult("ok", items, kind, page.etag, page.last_modified, digest)
 
 
-async def fetch_page(client: HttpClient, url: str, *, source: str) -> Page:
-    """An article page of the source named ``source``; raises FetchError."""
+async def fetch_page(
+    client: HttpClient,
+    url: str,
+    *,
+    source: str,
+    admit: Callable[[], Awaitable[None]] | None = None,
+) -> Page:
+    """An article page of the source named ``source``; raises FetchError. ``admit``: see
+    HttpClient.get."""
     where = f'source "{source}": article {url}'
-    page = await client.get(url, where=where)
+    page = await client.get(url, where=where, admit=admit)
     if page is None:
         raise FetchError(where, "HTTP 304 Not Modified to an unconditional request")
     return page

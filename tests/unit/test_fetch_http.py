@@ -237,3 +237,22 @@ async def test_no_more_requests_in_flight_than_the_concurrency(
     async with open_client(settings) as client:
         await asyncio.gather(*(client.get(web.url("count"), where=WHERE) for _ in range(6)))
     assert peak == 2
+
+
+async def test_admit_is_awaited_before_the_request_is_made(
+    web: LocalSite, client: HttpClient
+) -> None:
+    admitted = asyncio.Event()
+    asked = asyncio.Event()
+
+    async def admit() -> None:
+        asked.set()
+        await admitted.wait()
+
+    fetch = asyncio.create_task(client.get(web.url("feeds/rss20.xml"), where=WHERE, admit=admit))
+    await asyncio.wait_for(asked.wait(), 5)
+    assert web.hits("robots.txt")  # robots.txt is not what the caller limits
+    assert not web.hits("feeds/rss20.xml")  # no request while the caller holds it back
+    admitted.set()
+    assert await asyncio.wait_for(fetch, 5) is not None
+    assert len(web.hits("feeds/rss20.xml")) == 1
