@@ -8,6 +8,7 @@ depth) live here, so that SQL stays in ``store/`` (STYLE §1.3).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -16,10 +17,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.errors import StoreConnectError, StoreError
+from monitor.log import event
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger("monitor.store.queue")
 
 #: Held while the queue's tables are created, so that roles starting together create them once.
 _SCHEMA_LOCK = 0x706D_7130  # "pmq0"
@@ -153,10 +157,20 @@ def ensure_schema(url: str) -> bool:
             # of fetch and finish). Both apply to this one function only, and are set again
             # at every start (a procrastinate upgrade that redefines the function drops them;
             # tests/unit/test_store_postgres.py checks they are there and the plan it gets).
-            conn.execute(
-                f"ALTER FUNCTION {_FETCH_JOB}"
-                " SET enable_sort = off SET plan_cache_mode = force_generic_plan"
-            )
+            row = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (_FETCH_JOB,)).fetchone()
+            if row is not None and row[0]:
+                conn.execute(
+                    f"ALTER FUNCTION {_FETCH_JOB}"
+                    " SET enable_sort = off SET plan_cache_mode = force_generic_plan"
+                )
+            else:  # a procrastinate release that renamed it: the queue works, maybe slowly
+                event(
+                    log,
+                    "queue.fetch_not_tuned",
+                    logging.WARNING,
+                    function=_FETCH_JOB,
+                    why="not in this procrastinate version; fetches may slow down with the queue",
+                )
             return created
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))

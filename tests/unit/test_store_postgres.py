@@ -371,6 +371,23 @@ def test_a_job_queue_made_before_gets_the_lock_index_and_a_fetch_planned_without
     assert settings == [(["enable_sort=off", "plan_cache_mode=force_generic_plan"],)]
 
 
+def test_a_procrastinate_without_the_fetch_function_we_tune_still_starts_and_says_so(
+    pg_cluster: PgCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    from procrastinate.schema import SchemaManager
+
+    from monitor.store import queue
+
+    url = pg_cluster.create_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SchemaManager.get_schema())
+        conn.execute("DROP FUNCTION procrastinate_fetch_job_v2(character varying[], bigint)")
+    assert queue.ensure_schema(url) is False
+    [warned] = [r for r in caplog.records if r.getMessage() == "queue.fetch_not_tuned"]
+    assert warned.levelname == "WARNING"
+    assert "procrastinate_fetch_job_v2" in str(getattr(warned, "fields", {}))
+
+
 def test_the_job_fetch_takes_the_queue_head_not_a_sort_of_every_waiting_job(
     pg_cluster: PgCluster,
 ) -> None:
