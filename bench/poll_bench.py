@@ -1,7 +1,7 @@
 """Polling benchmark (issue #4): `monitor poll --once` against its peers on a local farm.
 
     .venv/bin/python bench/poll_bench.py [AEB_DIR] [--sources 200] [--ports N] [--rounds 3]
-        [--polls 50] [--all-sources N] [--no-sequential] [--no-peers]
+        [--polls 50] [--all-sources N] [--no-sequential] [--no-peers] [--pin [--lower-floors]]
 
 AEB_DIR (default ../shared/data/aeb) holds the aeb benchmark's html/*.html.gz, used as article
 pages. bench/farm.py serves 200 sources (RSS, Atom, listing pages; 20 items each, 90 days old),
@@ -46,6 +46,10 @@ from typing import Any
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))  # bench/baseline.py, beside this script
+
+import baseline  # noqa: E402
+
 #: `monitor` as a user runs it (the package's __main__, the same entry point).
 MONITOR = [sys.executable, "-m", "monitor"]
 
@@ -55,6 +59,15 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     value = fn()
     return time.perf_counter() - start, value
 
+
+#: Floors pinned in bench/baseline.json under "poll" (see bench/baseline.py): ratios to reader
+#: must not grow, the rate against trafilatura must not shrink.
+KINDS: dict[str, baseline.Kind] = {
+    "cold_vs_reader": "max",
+    "warm_vs_reader": "max",
+    "articles_vs_trafilatura": "min",
+}
+MARGIN = 1.3
 
 # -- the farm -----------------------------------------------------------------------------------
 
@@ -355,6 +368,10 @@ def main() -> None:
     parser.add_argument(
         "--no-peers", action="store_true", help="cold and warm: ours only (growth runs)"
     )
+    parser.add_argument("--pin", action="store_true", help="pin this run's ratios as floors")
+    parser.add_argument(
+        "--lower-floors", action="store_true", help="with --pin: also loosen pinned floors"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="poll-bench-"))
@@ -421,7 +438,34 @@ def main() -> None:
             )
     finally:
         farm.close()
+    figures = {
+        name: float(value)
+        for name, value in (
+            ("cold_vs_reader", results.get("median_ratio_cold_vs_reader")),
+            ("warm_vs_reader", results.get("median_ratio_warm_vs_reader")),
+            (
+                "articles_vs_trafilatura",
+                results.get("all_articles", {}).get("ratio_vs_trafilatura"),
+            ),
+        )
+        if value is not None
+    }
+    if args.pin:
+        about = (
+            "bench/poll_bench.py checks these on every run (issue #4); --pin tightens them and"
+            f" only --pin --lower-floors loosens one. Ratios of a run with a margin of {MARGIN}x."
+        )
+        for line in baseline.pin(
+            "poll", figures, KINDS, margin=MARGIN, about=about, lower=args.lower_floors
+        ):
+            print(f"baseline: {line}", file=sys.stderr)
+    lines, failed = baseline.check("poll", figures)
+    for line in lines:
+        print(f"baseline: {line}", file=sys.stderr)
+    results["baseline"] = {"checked": lines, "failed": failed}
     print(json.dumps(results, indent=2, default=str))
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
