@@ -43,7 +43,7 @@ class Backlog:
     An article takes a place when its request is about to be made (HttpClient.get's
     ``admit``, after its host's slot and pace), not when its fetch begins: an article waiting
     for a slow host's pace holds nothing, so one big source never starves the cleaners of the
-    pages of others. ``admit`` waits while ``limit`` places are taken."""
+    pages of others. ``acquire`` waits while ``limit`` places are taken."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -53,6 +53,17 @@ class Backlog:
 
     def __repr__(self) -> str:
         return f"<Backlog taken={self.taken} limit={self.limit} most={self.most}>"
+
+    async def acquire(self) -> None:
+        async with self._free:
+            await self._free.wait_for(lambda: self.taken < self.limit)
+            self.taken += 1
+            self.most = max(self.most, self.taken)
+
+    async def release(self) -> None:
+        async with self._free:
+            self.taken -= 1
+            self._free.notify()
 
     def place(self) -> Place:
         """One article's place: ``await place.take()`` (once, or not at all), then
@@ -64,27 +75,18 @@ class Place:
     """One article's place in a :class:`Backlog`; taking it twice takes it once."""
 
     def __init__(self, backlog: Backlog) -> None:
-        self._backlog = backlog
-        self._held = False
+        self.backlog = backlog
+        self.held = False
 
     async def take(self) -> None:
-        if self._held:
-            return
-        backlog = self._backlog
-        async with backlog._free:
-            await backlog._free.wait_for(lambda: backlog.taken < backlog.limit)
-            backlog.taken += 1
-            backlog.most = max(backlog.most, backlog.taken)
-        self._held = True
+        if not self.held:
+            await self.backlog.acquire()
+            self.held = True
 
     async def give_back(self) -> None:
-        if not self._held:
-            return
-        self._held = False
-        backlog = self._backlog
-        async with backlog._free:
-            backlog.taken -= 1
-            backlog._free.notify()
+        if self.held:
+            self.held = False
+            await self.backlog.release()
 
 
 class Writer:
