@@ -1,14 +1,32 @@
 """Rules engine speed against naive regexes, a multi-pattern peer and the floor (issue #6).
 
-    .venv/bin/python bench/match_bench.py [DATA_DIR] [--sizes 100,1000,10000] [--seed 6]
-        [--rounds 3] [--naive-articles 30] [--json FILE]
+    .venv/bin/python bench/match_bench.py [DATA_DIR] [--profile dense|sparse|both]
+        [--sizes 100,1000,10000] [--seed 6] [--rounds 3] [--naive-articles 20]
+        [--sparse-share 0.005] [--json FILE] [--baseline FILE] [--pin [--lower-floors]]
 
 DATA_DIR is the article-extraction benchmark (default ../shared/data/aeb): its
 ground-truth.json holds the real article bodies of its 181 pages, which are the texts matched
-here (read in place). For each size a rule set is GENERATED from the bodies' vocabulary with a
-fixed seed: single words, implicit AND, OR-groups, phrases (word pairs that occur in the
-bodies), NOT, prefixes and NEAR/n, with words drawn from those in 2-25% of the bodies, so
-that a realistic share of the rules hits each body. In one run, per size:
+here (read in place). For each size a rule set is GENERATED with a fixed seed: single words,
+implicit AND, OR-groups, phrases (word pairs), NOT, prefixes and NEAR/n. Two profiles, both
+run by default:
+
+- dense: every word is a body word, drawn from those in 2-25% of the bodies, and every
+  phrase a word pair that occurs in two bodies or more: ~3% of the rules match each body (320
+  of 10,000), and the peer runs at ~30x the floor. The case of hundreds of rules per article.
+- sparse: each word (and phrase) is drawn as in dense with probability ``--sparse-share``,
+  else from the words (adjacent word pairs) of the same 181 pages that no body has: menus,
+  teasers of other articles, comments (a pair's words are such words or words dense would
+  draw). Real monitoring rules mostly name things a given article lacks, and each matches
+  a small share of articles; a word drawn from 181 bodies is in one of them, so such words
+  come from the pages around the bodies. The share is tuned to the PEER, not to our
+  engine: issue #6 measured its best multi-pattern peer at 5x the floor at 10,000
+  exact-token rules. In this bench at 10,000 rules (2 cores, load 1.4-4.7) the peer ran at
+  5.5x the floor with no body word at all (its own cost: tokenising, joining, the
+  automaton's pass, the rules its prefix terms touch), 5.1x at a share of 0.005, 6.3x at
+  0.01 and at 0.02; dense puts it at ~32x. 0.005 is the one measured nearest 5x; any share
+  up to 0.01 is within the noise of it.
+
+In one run, per profile and size:
 
 - ours: ``monitor.match.compile_queries(rules)`` (DESIGN §8), compile time and time per
   article of ``.match(body)``;
@@ -32,17 +50,28 @@ ours stems. So ours is also run on the same rules with every word made exact (``
 ``="a b"``; prefixes unchanged): that must give the peers' matches on every body, and the
 differences between ours stemmed and ours exact are the matches stemming adds or removes,
 reported with counts and examples.
+
+Targets and floors. The issue's targets (at 10,000 rules: >= 100x faster than naive, within
+3x of the floor, compile under 2 s; per article < 2x from 100 to 10,000 rules) are reported
+met or missed per profile. Separately, the bounds pinned under "match" in ``--baseline``
+(default bench/baseline.json: ratios and agreement counts of a past run, with a margin) are
+checked, PASS or FAIL each; any FAIL makes the exit status 1. ``--pin`` writes this run's
+figures there as the new bounds; a bound looser than the pinned one (a lower floor) is kept
+as it was unless ``--lower-floors`` is given too.
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
+import gzip
+import html
 import json
 import os
 import random
 import re
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -82,8 +111,18 @@ def load_bodies(data: Path) -> list[str]:
     return [str(page["articleBody"]) for _, page in sorted(truth.items())]
 
 
+def load_pages(data: Path) -> list[str]:
+    """The visible text of the benchmark's pages (scripts, styles and tags stripped)."""
+    texts = []
+    for path in sorted((data / "html").glob("*.html.gz")):
+        page = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+        page = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", page)
+        texts.append(html.unescape(re.sub(r"(?s)<[^>]*>", " ", page)))
+    return texts
+
+
 class Vocabulary:
-    def __init__(self, bodies: Sequence[str]) -> None:
+    def __init__(self, bodies: Sequence[str], pages: Sequence[str] = ()) -> None:
         df: Counter[str] = Counter()
         pairs: Counter[tuple[str, str]] = Counter()
         for body in bodies:
@@ -100,22 +139,48 @@ class Vocabulary:
         self.pairs = sorted(
             p for p, count in pairs.items() if count >= 2 and good(p[0]) and good(p[1])
         )
+        # the pages' words and adjacent word pairs that no body has (the sparse profile's)
+        page_words: set[str] = set()
+        page_pairs: set[tuple[str, str]] = set()
+        for page in pages:
+            toks = TOKEN.findall(page.lower())
+            page_words.update(toks)
+            page_pairs.update(pairwise(toks))
 
-    def word(self, rng: random.Random) -> str:
+        def absent(word: str) -> bool:
+            return word.isalpha() and len(word) >= 4 and word not in df
+
+        self.absent = sorted(w for w in page_words if absent(w))
+        # a pair no body has, of words no body has or that dense draws from (so no "with this")
+        self.absent_pairs = sorted(
+            p for p in page_pairs if p not in pairs and all(absent(w) or good(w) for w in p)
+        )
+
+    def word(self, rng: random.Random, share: float = 1.0) -> str:
+        """A body word (half common, half rare), or with probability 1 - ``share`` a word no
+        body has; ``share`` 1 draws exactly as before the sparse profile existed."""
+        if share < 1 and rng.random() >= share:
+            return rng.choice(self.absent)
         return rng.choice(self.common if rng.random() < 0.5 else self.rare)
 
+    def pair(self, rng: random.Random, share: float = 1.0) -> tuple[str, str]:
+        if share < 1 and rng.random() >= share:
+            return rng.choice(self.absent_pairs)
+        return rng.choice(self.pairs)
 
-def generate(vocab: Vocabulary, count: int, seed: int) -> list[Tree]:
+
+def generate(vocab: Vocabulary, count: int, seed: int, share: float = 1.0) -> list[Tree]:
+    """``count`` rules; ``share``: the probability that a word or phrase is the bodies'."""
     rng = random.Random(seed)
 
     def word() -> Tree:
-        return ("term", T((vocab.word(rng),)))
+        return ("term", T((vocab.word(rng, share),)))
 
     def phrase() -> Tree:
-        return ("term", T(rng.choice(vocab.pairs)))
+        return ("term", T(vocab.pair(rng, share)))
 
     def prefix() -> Tree:
-        w = vocab.word(rng)
+        w = vocab.word(rng, share)
         return ("term", T((w[: max(4, len(w) - 3)],), prefix=True))
 
     def any_term() -> Tree:
@@ -392,11 +457,17 @@ def stemming_examples(
 
 
 def run_size(
-    bodies: list[str], vocab: Vocabulary, size: int, seed: int, rounds: int, every: int
+    bodies: list[str],
+    vocab: Vocabulary,
+    size: int,
+    seed: int,
+    rounds: int,
+    every: int,
+    share: float = 1.0,
 ) -> dict[str, Any]:
     from monitor.match import compile_queries
 
-    trees = generate(vocab, size, seed)
+    trees = generate(vocab, size, seed, share)
     rules = [render(tree) for tree in trees]
     exact_rules = [render(tree, exact=True) for tree in trees]
 
@@ -452,55 +523,248 @@ def run_size(
     }
 
 
+# -- the issue's targets, and the floors pinned in the baseline -------------------------------
+
+#: Issue #6's targets, at the largest size (10,000 rules) and from the smallest to the largest.
+TARGETS = {
+    "naive_vs_ours": ("min", 100.0),
+    "ours_vs_floor": ("max", 3.0),
+    "compile_seconds": ("max", 2.0),
+    "growth": ("max", 2.0),
+}
+DEFAULT_BASELINE = REPO / "bench" / "baseline.json"
+#: Timing bounds pinned this much looser than measured: the same code measured 5.7-6.2x the
+#: floor at 10,000 dense rules in runs minutes apart at load 1-3 (#6).
+MARGIN = 1.3
+#: Compile time is CPU seconds, not a ratio to a peer in the same run: 0.67-1.25 s for the
+#: same 10,000 sparse rules in runs at load 0-4.7 (#6).
+COMPILE_MARGIN = 2.0
+
+
+def summary(results: list[dict[str, Any]]) -> dict[str, float]:
+    """The figures the targets and the baseline speak of, by name: "<size>/<figure>" per size,
+    and "growth/<smallest>-<largest>" (time per article, largest size over smallest)."""
+    out: dict[str, float] = {}
+    for result in results:
+        size = result["rules"]
+        for name in ("ours_vs_floor", "naive_vs_ours", "ours_vs_peer", "peer_vs_floor"):
+            out[f"{size}/{name}"] = result[name]
+        out[f"{size}/compile_seconds"] = result["compile_seconds"]["ours"]
+        for pair in ("ours_exact_vs_peer", "ours_exact_vs_naive", "peer_vs_naive"):
+            found = result["agreement"][pair]
+            out[f"{size}/{pair}_differences"] = found["only_first"] + found["only_second"]
+    if len(results) > 1:
+        first, last = results[0]["seconds_per_article"], results[-1]["seconds_per_article"]
+        out[f"growth/{results[0]['rules']}-{results[-1]['rules']}"] = last["ours"] / first["ours"]
+    return out
+
+
+def targets(figures: dict[str, float], sizes: list[int]) -> dict[str, dict[str, Any]]:
+    """Issue #6's targets, met or not (those the sizes run allow to judge)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, (how, bound) in TARGETS.items():
+        key = "growth/100-10000" if name == "growth" else f"10000/{name}"
+        if key not in figures:
+            continue
+        value = figures[key]
+        met = value >= bound if how == "min" else value < bound
+        out[key] = {"value": value, how: bound, "met": met}
+    return out
+
+
+def bounds_of(figures: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Bounds to pin from a run: timing ratios with ``MARGIN``, agreement counts as they are
+    (the rules are generated with a fixed seed: the counts are exact)."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in figures.items():
+        name = key.rsplit("/", 1)[-1]
+        if name.endswith("_differences"):
+            out[key] = {"max": value}
+        elif name == "compile_seconds":
+            if key.startswith("10000/"):  # smaller sizes': mostly building the parser, once
+                out[key] = {"max": round(value * COMPILE_MARGIN, 3)}
+        elif name in ("ours_vs_floor", "ours_vs_peer") or key.startswith("growth/"):
+            out[key] = {"max": round(value * MARGIN, 3)}
+        elif name == "naive_vs_ours":
+            out[key] = {"min": round(value / MARGIN, 1)}
+    return out
+
+
+def check(pinned: dict[str, dict[str, float]], figures: dict[str, float]) -> list[str]:
+    """One line per pinned bound whose figure this run measured: PASS or FAIL."""
+    lines = []
+    for key, bound in sorted(pinned.items()):
+        if key not in figures:
+            continue
+        value = figures[key]
+        if "max" in bound:
+            ok, text = value <= bound["max"], f"<= {bound['max']:g}"
+        else:
+            ok, text = value >= bound["min"], f">= {bound['min']:g}"
+        lines.append(f"{'PASS' if ok else 'FAIL'} {key} = {value:.4g} (pinned {text})")
+    return lines
+
+
+def looser(new: dict[str, float], old: dict[str, float]) -> bool:
+    if "max" in new and "max" in old:
+        return new["max"] > old["max"]
+    if "min" in new and "min" in old:
+        return new["min"] < old["min"]
+    return False
+
+
+def pin(
+    path: Path, figures: dict[str, dict[str, float]], lower: bool, note: dict[str, Any]
+) -> list[str]:
+    """Write this run's bounds under "match" in ``path`` (other keys untouched), keeping a
+    pinned bound that the new one would loosen unless ``lower``; the lines say what changed."""
+    baseline = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    match = baseline.get("match", {})
+    pinned: dict[str, dict[str, dict[str, float]]] = match.get("bounds", {})
+    lines = []
+    for profile, bounds in figures.items():
+        kept = pinned.setdefault(profile, {})
+        for key, bound in sorted(bounds.items()):
+            old = kept.get(key)
+            if old is not None and looser(bound, old) and not lower:
+                lines.append(f"kept {profile}/{key} {old} (this run: {bound}; --lower-floors)")
+                continue
+            if old != bound:
+                lines.append(f"pinned {profile}/{key} {bound} (was {old})")
+            kept[key] = bound
+    baseline["match"] = {
+        "about": "bench/match_bench.py checks these on every run; --pin updates them, and "
+        "only --pin --lower-floors loosens one. Timing bounds are a run's ratios with a margin "
+        f"of {MARGIN}x (compile seconds {COMPILE_MARGIN}x); agreement bounds are counts of "
+        "differing matches.",
+        "pinned": note,
+        "bounds": pinned,
+    }
+    # read and written at once: the other benches' keys stay as they are in the file
+    path.write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return lines
+
+
+PROFILES = ("dense", "sparse")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--profile", choices=[*PROFILES, "both"], default="both")
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--naive-articles", type=int, default=20, help="bodies the naive approach runs on"
     )
+    parser.add_argument(
+        "--sparse-share",
+        type=float,
+        default=0.005,
+        help="sparse profile: the share of rule words drawn from the bodies (tuned to put "
+        "the peer near issue #6's 5x the floor at 10,000 rules)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE)
+    parser.add_argument("--pin", action="store_true", help="pin this run's figures as bounds")
+    parser.add_argument(
+        "--lower-floors", action="store_true", help="with --pin: also loosen pinned bounds"
+    )
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()
     bodies = load_bodies(args.data)
-    vocab = Vocabulary(bodies)
+    profiles = PROFILES if args.profile == "both" else (args.profile,)
+    vocab = Vocabulary(bodies, load_pages(args.data) if "sparse" in profiles else ())
+    shares = {"dense": 1.0, "sparse": args.sparse_share}
     every = max(1, len(bodies) // args.naive_articles)
-    results = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        result = run_size(bodies, vocab, size, args.seed, args.rounds, every)
-        results.append(result)
-        t = result["seconds_per_article"]
-        print(
-            f"{size:>6} rules: ours {t['ours'] * 1e3:.3f} ms/article"
-            f" ({result['ours_vs_floor']:.2f}x floor, {result['naive_vs_ours']:.0f}x faster"
-            f" than naive, {result['ours_vs_peer']:.2f}x peer);"
-            f" compile {result['compile_seconds']['ours']:.2f} s;"
-            f" {result['matches_per_article']['ours']:.1f} matches/article",
-            file=sys.stderr,
-        )
-    if len(results) > 1:
-        growth = (
-            results[-1]["seconds_per_article"]["ours"] / results[0]["seconds_per_article"]["ours"]
-        )
-        print(
-            f"ours per article, {results[-1]['rules']} vs {results[0]['rules']} rules:"
-            f" {growth:.2f}x",
-            file=sys.stderr,
-        )
+    sizes = [int(s) for s in args.sizes.split(",")]
+    out: dict[str, Any] = {"bodies": len(bodies), "seed": args.seed, "profiles": {}}
+    figures: dict[str, dict[str, float]] = {}
+    for profile in profiles:
+        results = []
+        for size in sizes:
+            result = run_size(bodies, vocab, size, args.seed, args.rounds, every, shares[profile])
+            results.append(result)
+            t = result["seconds_per_article"]
+            print(
+                f"{profile} {size:>6} rules: ours {t['ours'] * 1e3:.3f} ms/article"
+                f" ({result['ours_vs_floor']:.2f}x floor, {result['naive_vs_ours']:.0f}x faster"
+                f" than naive, {result['ours_vs_peer']:.2f}x peer; peer at"
+                f" {result['peer_vs_floor']:.2f}x floor);"
+                f" compile {result['compile_seconds']['ours']:.2f} s;"
+                f" {result['matches_per_article']['ours']:.1f} matches/article",
+                file=sys.stderr,
+            )
+        figures[profile] = summary(results)
+        met = targets(figures[profile], sizes)
+        growth = f"growth/{sizes[0]}-{sizes[-1]}"
+        if growth in figures[profile]:
+            print(
+                f"{profile}: ours per article, {sizes[-1]} vs {sizes[0]} rules:"
+                f" {figures[profile][growth]:.2f}x",
+                file=sys.stderr,
+            )
+        for key, target in met.items():
+            bound = f">= {target['min']:g}" if "min" in target else f"< {target['max']:g}"
+            print(
+                f"{profile}: issue #6 target {key} {bound}: {target['value']:.3g},"
+                f" {'met' if target['met'] else 'NOT met'}",
+                file=sys.stderr,
+            )
+        out["profiles"][profile] = {
+            "share_of_body_words": shares[profile],
+            "results": results,
+            "figures": figures[profile],
+            "targets": met,
+        }
     load = {"before": load_before, "after": os.getloadavg()}
+    out["load_average"] = load
     print(
         f"load average (1, 5, 15 min): before {load['before']}, after {load['after']}",
         file=sys.stderr,
     )
-    out = {"bodies": len(bodies), "seed": args.seed, "load_average": load, "results": results}
+    pinned = {}
+    if args.baseline.exists():
+        baseline = json.loads(args.baseline.read_text(encoding="utf-8"))
+        pinned = baseline.get("match", {}).get("bounds", {})
+    lines = [
+        f"{line[:5]}{profile}/{line[5:]}"
+        for profile in profiles
+        for line in check(pinned.get(profile, {}), figures[profile])
+    ]
+    failed = sum(line.startswith("FAIL") for line in lines)
+    for line in lines:
+        print(f"baseline: {line}", file=sys.stderr)
+    print(
+        f"baseline {args.baseline}: {len(lines)} bounds checked, {failed} failed"
+        if lines
+        else f"baseline {args.baseline}: no bounds pinned for this run",
+        file=sys.stderr,
+    )
+    out["baseline"] = {"checked": lines, "failed": failed}
+    if args.pin:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        note = {
+            "date": time.strftime("%Y-%m-%d"),
+            "commit": commit,  # plus what the working tree changed, if anything
+            "load_average": load,
+            "sizes": sizes,
+        }
+        bounds = {profile: bounds_of(figures[profile]) for profile in profiles}
+        for line in pin(args.baseline, bounds, args.lower_floors, note):
+            print(f"baseline: {line}", file=sys.stderr)
     text = json.dumps(out, ensure_ascii=False, indent=1)
     if args.json:
         args.json.write_text(text, encoding="utf-8")
     print(text)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
