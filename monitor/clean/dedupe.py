@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import unicodedata
 from functools import cache
 from typing import Any
@@ -41,10 +42,33 @@ _FAMILY = tuple((_RANDOM.getrandbits(64), _RANDOM.getrandbits(64) | 1) for _ in 
 def normalise_text(text: str) -> str:
     """Casefolded, NFKC, punctuation removed, runs of whitespace as one space, stripped."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    # The category of each distinct character, not of every character: a text has a few dozen
-    # (#4: per character it was a tenth of the writer thread's time in a cold catch).
-    punctuation = {ord(ch): None for ch in set(text) if unicodedata.category(ch).startswith("P")}
-    return " ".join(text.translate(punctuation).split())
+    return " ".join(without_punctuation(text).split())
+
+
+def without_punctuation(text: str) -> str:
+    """``text`` without the characters of Unicode's punctuation categories (P*).
+
+    One pattern of the Basic Multilingual Plane's punctuation, built on first use (~20 ms),
+    removes them 8x faster than ``str.translate`` (#4: 0.03 against 0.27 ms for an average
+    aeb body); a text with characters beyond the BMP (rare) is done character by character."""
+    if text and max(text) > "\uffff":
+        drop = {ord(ch): None for ch in set(text) if unicodedata.category(ch).startswith("P")}
+        return text.translate(drop)
+    return _bmp_punctuation().sub("", text)
+
+
+@cache
+def _bmp_punctuation() -> re.Pattern[str]:
+    ranges: list[str] = []
+    start = None
+    for code in range(0x10001):
+        punctuation = code < 0x10000 and unicodedata.category(chr(code)).startswith("P")
+        if punctuation and start is None:
+            start = code
+        elif not punctuation and start is not None:
+            ranges.append(f"\\u{start:04x}-\\u{code - 1:04x}")
+            start = None
+    return re.compile(f"[{''.join(ranges)}]+")
 
 
 def text_fingerprint(text: str) -> str | None:

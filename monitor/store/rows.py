@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from monitor.models import Article, Item, SourceState
@@ -55,12 +57,26 @@ def fingerprint(article: Article) -> str | None:
     if article.teaser_only:
         return None
     folded = unicodedata.normalize("NFKC", article.text).casefold()
-    # The category of each distinct character, not of every one (#4: a few dozen per text).
-    punctuation = {ord(ch): None for ch in set(folded) if unicodedata.category(ch).startswith("P")}
-    normal = " ".join(folded.translate(punctuation).split())
+    normal = " ".join(_without_punctuation(folded).split())
     if len(normal) < FINGERPRINT_MIN_CHARS:
         return None
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+def _without_punctuation(text: str) -> str:
+    """``text`` without Unicode's punctuation (P*), as clean/dedupe.py removes it (the two
+    stages may not share code): one pattern of the BMP's punctuation, built on first use, 8x
+    faster than ``str.translate`` (#4); beyond the BMP, character by character."""
+    if text and max(text) > "\uffff":
+        drop = {ord(ch): None for ch in set(text) if unicodedata.category(ch).startswith("P")}
+        return text.translate(drop)
+    return _punctuation().sub("", text)
+
+
+@cache
+def _punctuation() -> re.Pattern[str]:
+    codes = [c for c in range(0x10000) if unicodedata.category(chr(c)).startswith("P")]
+    return re.compile("[" + "".join(f"\\u{c:04x}" for c in codes) + "]+")
 
 
 def item_key(item: Item) -> str:
