@@ -136,3 +136,27 @@ def test_signatures_keep_the_values_of_their_definition() -> None:
     russian = "Делегация ЕС провела диалог по правам человека в Астане. " * 8
     for text in (STORY, STORY * 3, russian):
         assert signature(text) == _reference_signature(text)
+
+
+def test_normalising_drops_exactly_the_punctuation_of_every_plane() -> None:
+    import random
+    import unicodedata
+
+    from monitor.clean.dedupe import normalise_text
+
+    def reference(text: str) -> str:  # the definition, character by character
+        text = unicodedata.normalize("NFKC", text).casefold()
+        kept = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
+        return " ".join(kept.split())
+
+    rng = random.Random(4)
+    samples = [
+        # quotes, dashes and full-width letters of every kind are what this is about
+        "«Ёлка» — это… “quoted” ‘x’ ¿qué? ¡sí! 《中文》、。 ﬁ Ｋ ½ \u00a0 word\u2009word",  # noqa: RUF001
+        "Beyond the BMP: \U00010100 \U00010101 (Aegean word separators), \U0001d538.",
+    ]
+    for top in (0x3000, 0x10000, 0x30000):
+        chars = (chr(rng.randrange(0x20, top)) for _ in range(4000))
+        samples.append("".join(c for c in chars if not 0xD800 <= ord(c) <= 0xDFFF))
+    for text in samples:
+        assert normalise_text(text) == reference(text)
