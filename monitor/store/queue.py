@@ -142,38 +142,53 @@ def ensure_schema(url: str) -> bool:
             created = not (row is not None and row[0])
             if created:
                 conn.execute(SchemaManager.get_schema())
-            for statement in _INDEXES:
-                conn.execute(statement)
-            # The fetch wants the head of the queue: the first waiting job in (priority, id)
-            # order whose lock is free, read from procrastinate's index in that order. With
-            # statistics taken while the table was near empty (a new queue, or any queue
-            # between autovacuum's visits) the planner sorted every waiting job instead and
-            # checked each one's lock: measured with bench/workers_bench.py --stats at 2,000
-            # polls queued, 18.7 ms and 10,080 buffers per fetch (37 s of the run's 59,
-            # growing with the queue); with the index above 1.3 ms and 1,494 buffers; with
-            # enable_sort off too, 0.37 ms and 51. The query was also planned again at every
-            # fetch (a custom plan for its parameters): one generic plan, made once per
-            # session, took the fetch from 0.85 to 0.37 ms at 20,000 queued jobs (in a loop
-            # of fetch and finish). Both apply to this one function only, and are set again
-            # at every start (a procrastinate upgrade that redefines the function drops them;
-            # tests/unit/test_store_postgres.py checks they are there and the plan it gets).
-            row = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (_FETCH_JOB,)).fetchone()
-            if row is not None and row[0]:
-                conn.execute(
-                    f"ALTER FUNCTION {_FETCH_JOB}"
-                    " SET enable_sort = off SET plan_cache_mode = force_generic_plan"
-                )
-            else:  # a procrastinate release that renamed it: the queue works, maybe slowly
-                event(
-                    log,
-                    "queue.fetch_not_tuned",
-                    logging.WARNING,
-                    function=_FETCH_JOB,
-                    why="not in this procrastinate version; fetches may slow down with the queue",
-                )
+            _tune(conn)
             return created
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
+def _tune(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+    """Our index and the fetch function's planner settings (see _INDEXES); a warning, not a
+    failure, when this user may not change procrastinate's objects or the function is gone.
+
+    The fetch wants the head of the queue: the first waiting job in (priority, id) order whose
+    lock is free, read from procrastinate's index in that order. With statistics taken while
+    the table was near empty (a new queue, or any queue between autovacuum's visits) the
+    planner sorted every waiting job instead and checked each one's lock: measured with
+    bench/workers_bench.py --stats at 2,000 polls queued, 18.7 ms and 10,080 buffers per fetch
+    (37 s of the run's 59, growing with the queue); with the index 1.3 ms and 1,494 buffers;
+    with enable_sort off too, 0.37 ms and 51. The query was also planned again at every fetch
+    (a custom plan for its parameters): one generic plan, made once per session, took the
+    fetch from 0.85 to 0.37 ms at 20,000 queued jobs (in a loop of fetch and finish). Both
+    apply to this one function only, and are set again at every start (a procrastinate
+    upgrade that redefines the function drops them; tests/unit/test_store_postgres.py checks
+    they are there and the plan it gets)."""
+    import psycopg
+
+    settings = ["enable_sort=off", "plan_cache_mode=force_generic_plan"]
+    row = conn.execute(
+        "SELECT to_regclass('monitor_jobs_lock_idx') IS NOT NULL AND coalesce("
+        " (SELECT proconfig @> %s::text[] FROM pg_proc WHERE oid = to_regprocedure(%s)), false)",
+        (settings, _FETCH_JOB),
+    ).fetchone()
+    if row is not None and row[0]:  # as a start before left it (which a non-owner may not do)
+        return
+    try:
+        for statement in _INDEXES:
+            conn.execute(statement)
+        row = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (_FETCH_JOB,)).fetchone()
+        if row is None or not row[0]:  # a procrastinate release that renamed it
+            why = "not in this procrastinate version; fetches may slow down with the queue"
+        else:
+            conn.execute(
+                f"ALTER FUNCTION {_FETCH_JOB} SET "
+                + " SET ".join(setting.replace("=", " = ") for setting in settings)
+            )
+            return
+    except psycopg.errors.InsufficientPrivilege:
+        why = "this database user does not own procrastinate's tables; fetches may be slow"
+    event(log, "queue.fetch_not_tuned", logging.WARNING, function=_FETCH_JOB, why=why)
 
 
 def status(url: str, stalled_after: timedelta) -> QueueStatus:

@@ -18,7 +18,7 @@ from monitor.store import postgres_schema as pg_schema
 from monitor.store.postgres import PostgresStore
 from monitor.store.postgres_conn import PgConnection
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
-from tests.pg import PASSWORD, PgCluster
+from tests.pg import PASSWORD, USER, PgCluster
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 MATCH = Match(rule_id="kz", topic="Kazakhstan", alert="immediate", terms=("Astana",))
@@ -386,6 +386,33 @@ def test_a_procrastinate_without_the_fetch_function_we_tune_still_starts_and_say
     [warned] = [r for r in caplog.records if r.getMessage() == "queue.fetch_not_tuned"]
     assert warned.levelname == "WARNING"
     assert "procrastinate_fetch_job_v2" in str(getattr(warned, "fields", {}))
+
+
+def test_a_database_user_who_does_not_own_the_queue_still_starts_and_says_so(
+    pg_cluster: PgCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    from procrastinate.schema import SchemaManager
+
+    from monitor.store import queue
+
+    url = pg_cluster.create_database()
+    name = url.rsplit("/", 1)[1]
+    pg_cluster.sql(
+        "DO $$ BEGIN CREATE ROLE pm_not_owner LOGIN PASSWORD 'pm-other';"
+        " EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    pg_cluster.sql(f'GRANT ALL ON DATABASE "{name}" TO pm_not_owner')
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SchemaManager.get_schema())  # made by the owner, without our tuning
+        conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO pm_not_owner")
+    other = url.replace(f"{USER}:{PASSWORD}@", "pm_not_owner:pm-other@")
+    assert queue.ensure_schema(other) is False
+    [warned] = [r for r in caplog.records if r.getMessage() == "queue.fetch_not_tuned"]
+    assert "does not own" in str(getattr(warned, "fields", {}))
+    caplog.clear()
+    queue.ensure_schema(url)  # the owner tunes it; the other user's next start is quiet
+    queue.ensure_schema(other)
+    assert "queue.fetch_not_tuned" not in caplog.text
 
 
 def test_the_job_fetch_takes_the_queue_head_not_a_sort_of_every_waiting_job(
