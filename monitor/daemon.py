@@ -114,12 +114,13 @@ class Daemon:
     async def _poll(self, source: SourceConfig) -> None:
         assert self.services is not None
         now = datetime.now(UTC)
-        if not await pipeline.poll_due(self.services, source, now):  # a failing source backs off
+        state = await pipeline.poll_due(self.services, source, now)
+        if state is None:  # a failing source backs off
             self.counts["polls_deferred"] += 1
             self.metrics.polls.labels("deferred").inc()
             return
         started = asyncio.get_running_loop().time()
-        result = await pipeline.guarded_poll(self.services, source, now)
+        result = await pipeline.guarded_poll(self.services, source, now, state)
         self.metrics.poll_done(result, asyncio.get_running_loop().time() - started)
         self.counts[f"polls_{result.status}"] += 1
         self.counts["articles"] += result.new_articles

@@ -282,9 +282,10 @@ class Worker:
                 event(log, "poll.skipped", logging.WARNING, source=name, why="being polled")
                 return
             now = datetime.now(UTC)
-            if not await pipeline.poll_due(services, source, now):  # a failing one backs off
+            state = await pipeline.poll_due(services, source, now)
+            if state is None:  # a failing one backs off
                 return
-            result = await pipeline.guarded_poll(services, source, now)
+            result = await pipeline.guarded_poll(services, source, now, state)
         event(log, "job.polled", source=name, status=result.status, worker=self.name)
         if result.matches:
             await defer(self.app, ALERTS, lock=OUTBOX, queueing_lock="alerts")
