@@ -103,11 +103,25 @@ async def poll_source(
 
     unseen = await db(store.unseen_items, source.name, list(fetched.items))
     fresh, old = _split_by_age(unseen, source, now)
-    if old:
-        await db(store.remember_items, source.name, old, "old", now)
-    services.cleaners.expect(len(fresh))
-    outcomes = await asyncio.gather(*(_process_item(services, source, item, now) for item in fresh))
-    await db(store.record_poll, source.name, now, fetched, None, due)
+    outcomes: list[tuple[bool, list[Match], bool]] = []
+    if not fresh:
+        # Nothing to fetch: the two writes go side by side (one round trip's wait, not two,
+        # for a PostgreSQL worker, #9). Their order does not matter here: new validators
+        # stored without the old items only means those are remembered at the next change.
+        await asyncio.gather(
+            *([db(store.remember_items, source.name, old, "old", now)] if old else []),
+            db(store.record_poll, source.name, now, fetched, None, due),
+        )
+    else:
+        if old:
+            await db(store.remember_items, source.name, old, "old", now)
+        services.cleaners.expect(len(fresh))
+        outcomes = await asyncio.gather(
+            *(_process_item(services, source, item, now) for item in fresh)
+        )
+        # Only now: a poll recorded (its validators) before its items were stored would
+        # lose them to a 304 after a crash.
+        await db(store.record_poll, source.name, now, fetched, None, due)
 
     topics: Counter[str] = Counter()
     stored = errors = 0
