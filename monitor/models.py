@@ -4,6 +4,7 @@
     Item + Page                ─clean─► Article      text may be "" with a reason
     Article + RuleSet          ─match─► [Match]      rule id, topic, terms and offsets
     Article + [Match]          ─store─► Stored       new, or linked to the article it duplicates
+    recent originals           ─store─► Signatures   what a new article may near-duplicate
     stored matches             ─notify► DigestEntry  what a digest, an alert or a feed shows
     one poll of one source     ───────► PollResult   ok | not_modified | error, counts
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 #: How a rule's matches reach subscribers.
 AlertMode = Literal["digest", "immediate"]
@@ -154,6 +155,19 @@ class Stored:
     new: bool
     #: The id of the stored article this one duplicates (same text), if any.
     duplicate_of: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Signatures:
+    """Recent originals' MinHash signatures, which a new article's is compared with
+    (clean.near_duplicate): their ids (a numpy int64 array, oldest first) and their values,
+    a numpy uint64 matrix with a row per article (built by store.signatures)."""
+
+    ids: Any
+    values: Any
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True, slots=True)

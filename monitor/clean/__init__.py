@@ -11,7 +11,8 @@ Entry points (DESIGN §8; nothing heavy is imported until one is called):
   its http/https, "www.", trailing-slash and AMP variants share (for dedup, not a link);
 - ``signature(article)`` → the MinHash signature (hex) of a stored article's text, None for
   a teaser or a short text; ``near_duplicate(signature, candidates)`` → the id of the
-  (id, signature) candidate it near-duplicates best, or None (clean/dedupe.py).
+  candidate (the store's recent ``Signatures``) it near-duplicates best, or None
+  (clean/dedupe.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from monitor.models import Article, Item, Page
+    from monitor.models import Article, Item, Page, Signatures
 
 
 def extract(
@@ -67,7 +68,7 @@ def signature(article: Article) -> str | None:
     return None if article.teaser_only else run(article.text)
 
 
-def near_duplicate(new: str | None, candidates: list[tuple[int, str]]) -> int | None:
+def near_duplicate(new: str | None, candidates: Signatures) -> int | None:
     from monitor.clean.dedupe import most_similar
 
     return most_similar(new, candidates)

@@ -19,7 +19,10 @@ import random
 import re
 import unicodedata
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from monitor.models import Signatures
 
 #: Below this many characters (after normalising) a text is a teaser or a caption, and two
 #: unrelated articles could share it ("Read more", "Press release"), so it gets no fingerprint.
@@ -130,21 +133,18 @@ def is_near_duplicate(one: str | None, other: str | None) -> bool:
     return one is not None and other is not None and similarity(one, other) >= NEAR_DUPLICATE
 
 
-def most_similar(new: str | None, stored: list[tuple[int, str]]) -> int | None:
-    """The id of the stored signature ``new`` near-duplicates best, or None: what a store
-    calls with its recent originals' (id, signature) pairs."""
-    if new is None:
+def most_similar(new: str | None, stored: Signatures) -> int | None:
+    """The id of the stored signature ``new`` near-duplicates best, or None: what a store's
+    ``recent_signatures`` gives is compared at once (each row's 64 values against the new
+    one's, in numpy: #4, compared slice by slice in Python a cold catch of 2,000 articles
+    spent seconds here on the writer thread); of equal scores the latest row wins."""
+    if new is None or not new or not len(stored):
         return None
     import numpy as np
 
-    comparable = [(article_id, other) for article_id, other in stored if len(other) == len(new)]
-    if not new or not comparable:
+    values = np.frombuffer(bytes.fromhex(new), dtype=">u8").astype(np.uint64)
+    if stored.values.shape[1] != len(values):  # made with another number of hashes
         return None
-    # All candidates at once, the 64 values of each as uint64 (#4: compared slice by slice in
-    # Python, a cold catch of 2,000 articles spent seconds here on the writer thread).
-    values = np.frombuffer(bytes.fromhex(new), dtype=">u8")
-    others = np.frombuffer(bytes.fromhex("".join(other for _, other in comparable)), dtype=">u8")
-    scores = (others.reshape(len(comparable), len(values)) == values).mean(axis=1)
-    # As ``similarity`` decides, one by one: the best score, the latest of equals.
+    scores = (stored.values == values).mean(axis=1)
     best = int(len(scores) - 1 - np.argmax(scores[::-1]))
-    return comparable[best][0] if scores[best] >= NEAR_DUPLICATE else None
+    return int(stored.ids[best]) if scores[best] >= NEAR_DUPLICATE else None

@@ -19,6 +19,7 @@ from monitor.models import (
     FetchResult,
     Item,
     Match,
+    Signatures,
     SourceState,
     Stored,
     Subscriber,
@@ -98,9 +99,9 @@ class Store(Protocol):
         matches not recorded again. Otherwise stored with its matches (and its text's
         ``signature``), ``new=True``."""
 
-    def recent_signatures(self, source: str, since: datetime) -> list[tuple[int, str]]:
-        """(id, MinHash signature as hex) of the originals found since ``since`` from
-        sources other than ``source``: the candidates a new article may near-duplicate."""
+    def recent_signatures(self, source: str, since: datetime) -> Signatures:
+        """The MinHash signatures of the originals found since ``since`` from sources other
+        than ``source``, oldest first: the candidates a new article may near-duplicate."""
 
     def articles_since(self, since: datetime) -> Iterator[tuple[int, Article]]:
         """Stored articles (not duplicates) found since ``since``, newest first."""

@@ -120,20 +120,6 @@ def find_url(conn: sqlite3.Connection, url: str, key: str | None) -> sqlite3.Row
     return row
 
 
-def recent_signatures(
-    conn: sqlite3.Connection, source: str, since: datetime
-) -> list[tuple[int, str]]:
-    """(id, signature as hex) of the originals with a signature found since ``since`` from
-    sources other than ``source``, oldest first."""
-    rows = conn.execute(
-        "SELECT id, signature FROM articles"
-        " WHERE found_at >= ? AND duplicate_of IS NULL AND signature IS NOT NULL"
-        " AND teaser_only = 0 AND source != ? ORDER BY found_at, id",
-        (to_text(since), source),
-    ).fetchall()
-    return [(int(row[0]), bytes(row[1]).hex()) for row in rows]
-
-
 def page_since(
     conn: sqlite3.Connection, since: datetime, after: tuple[str, int] | None, size: int
 ) -> list[tuple[int, Article, str]]:

@@ -29,7 +29,16 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from monitor.models import Article, DigestEntry, FetchResult, Item, Match, SourceState, Stored
+from monitor.models import (
+    Article,
+    DigestEntry,
+    FetchResult,
+    Item,
+    Match,
+    Signatures,
+    SourceState,
+    Stored,
+)
 from monitor.store import ItemOutcome
 from monitor.store import postgres_articles as articles
 from monitor.store import postgres_entries as pg_entries
@@ -175,8 +184,9 @@ class PostgresStore(PgDeliveries):
                 url_key=url_key,
             )
 
-    def recent_signatures(self, source: str, since: datetime) -> list[tuple[int, str]]:
-        """(id, signature hex) of the originals found since ``since`` from other sources."""
+    def recent_signatures(self, source: str, since: datetime) -> Signatures:
+        """The signatures of the originals found since ``since`` from other sources, oldest
+        first (read per call: see store.signatures)."""
         with self._query("read recent signatures") as conn:
             return articles.recent_signatures(conn, source, since)
 

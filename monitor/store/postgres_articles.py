@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from monitor.models import Article, Item, Match, Stored
+from monitor.models import Article, Item, Match, Signatures, Stored
 from monitor.store import ItemOutcome
 from monitor.store.rows import (
     dump_spans,
@@ -26,6 +26,7 @@ from monitor.store.rows import (
     to_text,
     to_text_opt,
 )
+from monitor.store.signatures import from_rows
 
 Conn = psycopg.Connection[dict[str, Any]]
 
@@ -135,16 +136,16 @@ def find_url(conn: Conn, url: str, key: str | None) -> dict[str, Any] | None:
     return row
 
 
-def recent_signatures(conn: Conn, source: str, since: datetime) -> list[tuple[int, str]]:
-    """(id, signature as hex) of the originals with a signature found since ``since`` from
-    sources other than ``source``, oldest first."""
+def recent_signatures(conn: Conn, source: str, since: datetime) -> Signatures:
+    """The signatures of the originals found since ``since`` from sources other than
+    ``source``, oldest id first."""
     rows = conn.execute(
         "SELECT id, signature FROM articles"
         " WHERE found_at >= %s AND duplicate_of IS NULL AND signature IS NOT NULL"
-        " AND teaser_only = 0 AND source != %s ORDER BY found_at, id",
+        " AND teaser_only = 0 AND source != %s ORDER BY id",
         (to_text(since), source),
     ).fetchall()
-    return [(int(row["id"]), bytes(row["signature"]).hex()) for row in rows]
+    return from_rows((int(row["id"]), bytes(row["signature"])) for row in rows)
 
 
 def page_since(

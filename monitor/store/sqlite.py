@@ -27,6 +27,7 @@ from monitor.models import (
     FetchResult,
     Item,
     Match,
+    Signatures,
     SourceState,
     Stored,
     Subscriber,
@@ -54,6 +55,7 @@ from monitor.store.rows import (
 from monitor.store.rows import (
     source_state as state_from_row,
 )
+from monitor.store.signatures import RecentSignatures
 
 #: SQLite result codes (the low byte of the extended code) that mean "this file is not a
 #: usable database": the user must restore or move it, it is not a bug of ours.
@@ -107,6 +109,7 @@ class SqliteStore:
         seconds to wait for another writer's lock before giving up with StoreError."""
         self.path = Path(path)
         self.readonly = readonly
+        self._signatures = RecentSignatures()
         self._conn = self._connect(busy_timeout)
         try:
             if trace is not None:
@@ -333,11 +336,12 @@ class SqliteStore:
                 url_key=url_key,
             )
 
-    def recent_signatures(self, source: str, since: datetime) -> list[tuple[int, str]]:
-        """(id, signature hex) of the originals found since ``since`` from other sources
-        than ``source`` that have a signature (not teasers, not duplicates)."""
+    def recent_signatures(self, source: str, since: datetime) -> Signatures:
+        """The signatures of the originals found since ``since`` from other sources than
+        ``source`` that have one (not teasers, not duplicates), oldest first: read from the
+        table once, then only the rows added since (store.signatures)."""
         with self._read("read recent signatures") as conn:
-            return articles.recent_signatures(conn, source, since)
+            return self._signatures.read(conn, source, since)
 
     def articles_since(self, since: datetime) -> Iterator[tuple[int, Article]]:
         """Stored articles (not duplicates) found since ``since``, newest found first.

@@ -11,6 +11,7 @@ from monitor.clean.dedupe import (
     similarity,
     text_fingerprint,
 )
+from monitor.store.signatures import from_rows
 
 STORY = (
     "The European Union and Kazakhstan signed an agreement on water management in the Syr "
@@ -106,9 +107,16 @@ def test_signatures_are_stable_across_runs() -> None:
 
 
 def test_most_similar_picks_the_stored_original_it_duplicates() -> None:
-    stored = [(1, signature(OTHER) or ""), (2, signature(RELEASE) or "")]
-    assert most_similar(signature(RELEASE + " Updated."), stored) == 2
-    assert most_similar(signature(OTHER.replace("Georgia", "Armenia")), stored[1:]) is None
+    rows = [
+        (1, bytes.fromhex(signature(OTHER) or "")),
+        (2, bytes.fromhex(signature(RELEASE) or "")),
+    ]
+    assert most_similar(signature(RELEASE + " Updated."), from_rows(rows)) == 2
+    assert most_similar(signature(OTHER.replace("Georgia", "Armenia")), from_rows(rows[1:])) is None
+    # Of two equally close, the later one; none when nothing is stored.
+    twice = from_rows([(3, rows[1][1]), (4, rows[1][1])])
+    assert most_similar(signature(RELEASE), twice) == 4
+    assert most_similar(signature(RELEASE), from_rows([])) is None
 
 
 def _reference_signature(text: str) -> str:
