@@ -23,7 +23,10 @@ The locks that make it safe (procrastinate's ``lock``: no two jobs with one lock
 
 A worker that dies (kill -9, a lost machine) stops beating its heart; after ``[workers]
 stalled_after`` any other worker puts its jobs back in the queue (procrastinate's
-``get_stalled_jobs`` and ``retry_job``), and the lock it held is free again.
+``get_stalled_jobs`` and ``retry_job``), and the lock it held is free again. A job whose end
+was never recorded (the connection broke as it finished: PostgreSQL restarted) stays
+"doing" under a worker that is alive and no longer runs it; that worker puts it back itself
+(``Worker.orphans``), or its lock would hold back every later job of that source.
 """
 
 from __future__ import annotations
@@ -244,6 +247,10 @@ class Worker:
         self.sources = {source.name: source for source in config.sources}
         #: Held per source while it is polled (opened by ``run``).
         self.locks: queue.SourceLocks | None = None
+        #: The ids of the jobs this process is running now (``_track``).
+        self.running: set[int] = set()
+        #: Jobs found "doing" under this worker but not running, at the last look.
+        self.suspects: set[int] = set()
         self._register()
 
     def __repr__(self) -> str:
@@ -367,6 +374,45 @@ class Worker:
             )
         return rescued
 
+    async def orphans(self, own: int) -> int:
+        """Put back in the queue the jobs the database has as running under this worker
+        (``own``) that it does not run; how many.
+
+        Their end was never recorded: the connection broke as the job finished (procrastinate
+        then only logs the error), and no other worker takes them for stalled since this one's
+        heartbeat is on time. A job is put back when found so at two looks in a row, a
+        heartbeat apart: between a job's end and the record of it there are milliseconds.
+        Putting back a job that had run is harmless: a poll again finds nothing new, a
+        delivery is in the outbox once."""
+        from procrastinate.exceptions import ConnectorException, UniqueViolation
+        from procrastinate.jobs import Status
+
+        manager = self.app.job_manager
+        doing = await manager.list_jobs_async(status="doing", worker_id=own)
+        found = {job.id: job for job in doing if job.id is not None and job.id not in self.running}
+        again = [job for job_id, job in found.items() if job_id in self.suspects]
+        self.suspects = set(found) - {job.id for job in again}
+        put_back = 0
+        for job in again:
+            try:
+                await manager.retry_job(job)
+            except UniqueViolation:  # a newer job of that source waits: it does the work
+                await manager.finish_job(job, Status.FAILED, delete_job=False)
+            except ConnectorException:  # it ended meanwhile after all
+                continue
+            put_back += 1
+            event(log, "job.orphan_rescued", logging.WARNING, job=job.call_string, by=self.name)
+        return put_back
+
+    async def _track(self, call_next: Callable[[], Awaitable[Any]], context: Any, _: Any) -> Any:
+        """procrastinate's worker middleware around every job: which ones run now."""
+        job_id = context.job.id
+        self.running.add(job_id)
+        try:
+            return await call_next()
+        finally:
+            self.running.discard(job_id)
+
     async def run(self, stopping: asyncio.Event) -> None:
         """Run jobs until ``stopping``; start again when the database connection breaks."""
         self.locks = queue.SourceLocks(self.url, self.config.workers.concurrency + 1)
@@ -396,6 +442,7 @@ class Worker:
             stalled_worker_timeout=settings.stalled_after.total_seconds(),
             shutdown_graceful_timeout=self.config.monitor.shutdown_timeout.total_seconds(),
             delete_jobs="successful",  # the queue keeps failures only: 20,000 polls a round
+            worker_middleware=[self._track],
         )
         running = asyncio.create_task(worker.run(), name="jobs")
         side = asyncio.create_task(self._side(worker, stopping, running), name="rescue")
@@ -423,6 +470,8 @@ class Worker:
                 event(log, "worker.started", worker_id=worker.worker_id, worker=self.name)
             try:
                 await self.rescue(worker.worker_id)
+                if worker.worker_id is not None:
+                    await self.orphans(worker.worker_id)
             except ConnectorException as exc:  # the database is away; procrastinate reconnects
                 event(log, "worker.rescue_failed", logging.WARNING, error=_cause(exc))
             now = rules_signature(self.config.monitor.rules_dir)

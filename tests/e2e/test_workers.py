@@ -454,3 +454,50 @@ def test_a_digest_cut_off_by_a_killed_worker_goes_out_with_the_next_digest_send(
     assert body is not None
     named = {word for word in body.get_content().split() if "/a/0-" in word}
     assert len(named) == 2, out  # both articles of feed 0
+
+
+def test_a_job_whose_end_was_never_recorded_is_run_again_by_its_own_worker(
+    project: Path, site: LocalSite, smtp: LocalSMTP, pg_url: str
+) -> None:
+    # PostgreSQL restarting as a job finishes leaves it "doing" under a worker that is alive
+    # (procrastinate only logs the failed update). Its heartbeat is on time, so no other worker
+    # takes the job for stalled, and its lock would hold back every later poll of the source.
+    # The state is made here directly: a poll job of this worker, "doing", that nothing runs.
+    import asyncio
+
+    import psycopg
+
+    from monitor.workers import POLL, make_app
+
+    farm = Farm(site, feeds=1, items=2, delay=0.0)
+    config = write_config(
+        project, pg_url, smtp, farm.sources(every="1h"), '[workers]\nheartbeat = "0.5s"\n'
+    )
+    worker = MonitorProcess(config, "run", "--role", "worker")
+    try:
+        started = worker.wait_for("worker.started", timeout=120)
+        worker_id = int(started.split("worker_id=")[1].split()[0])
+
+        async def defer_later() -> int:
+            app = make_app(pg_url)
+            async with app.open_async():
+                task = app.configure_task(
+                    POLL,
+                    lock="source:Feed 0",
+                    queueing_lock="poll:Feed 0",
+                    schedule_in={"hours": 1},
+                )
+                return int(await task.defer_async(source="Feed 0"))
+
+        job_id = asyncio.run(defer_later())
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s,"
+                " scheduled_at = NULL WHERE id = %s",
+                (worker_id, job_id),
+            )
+        wait_until(lambda: len(alerted_urls(smtp)) == 2, 40, "the source polled, 2 alerts")
+    finally:
+        assert worker.stop() == 0, "".join(worker.log)
+    assert farm.polls["f0"] == 1
+    assert any("job.orphan_rescued" in line for line in worker.log), "".join(worker.log)
