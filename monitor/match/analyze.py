@@ -40,10 +40,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import chain, compress, pairwise
-from operator import itemgetter
+from itertools import chain, compress
+from typing import TYPE_CHECKING, Any
 
 import Stemmer
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 #: Characters that join a word and a trailing possessive "s".
 APOSTROPHES = "'\u2019\u02bc"
@@ -321,24 +325,75 @@ class Analyzer:
 class Memo:
     """What a WordIndex remembers of the text words met (as written), filled as texts come.
 
-    Shared by the threads matching texts: entries are only ever added, each the same
-    whichever thread adds it (a word's entry in ``hits`` last), and a reset replaces the
-    whole Memo (a thread still reading the old one keeps it).
+    Shared by the threads matching texts. Words are added under the WordIndex's lock, a
+    word's code last, so a thread that finds a code finds everything else about the word;
+    the pairs are added by any thread, each the same whichever thread adds it. A reset
+    replaces the whole Memo (a thread still reading the old one keeps it).
     """
 
-    #: Text word → the ids of the query words it matches (mostly none).
-    hits: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    #: The text words that match some query word, those that match the first word of a
-    #: two-word phrase, and those that match the second word of one.
+    #: Text word → what it matches, as one int: 0 for nothing (most words); else where the
+    #: ids of the query words it matches sit in ``ids`` (start << 24 | count << 2), plus 2
+    #: if it can start a two-word phrase and 1 if it can end one. Most words cost one
+    #: look-up, of the small int 0, and a text's codes are one numpy array (#6).
+    codes: dict[str, int] = field(default_factory=dict)
+    #: The ids of the query words each text word matches, one run per word that matches any.
+    ids: Ids = field(default_factory=lambda: Ids())
+    #: The start of a word's run in ``ids`` → that run, for the pairs below.
+    hits: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    #: The text words that match some query word.
     hitting: set[str] = field(default_factory=set)
-    starters: set[str] = field(default_factory=set)
-    enders: set[str] = field(default_factory=set)
     #: Per query word id, the text words that match it (a field's positions of a query word
     #: are those of the field's words among them: no per-text reverse mapping, #6).
     owners: dict[int, set[str]] = field(default_factory=dict)
-    #: A pair of adjacent text words, a starter then an ender → the ids of the two-word
-    #: phrases it is (mostly none).
-    pairs: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
+    #: A pair of adjacent text words, one that can start a two-word phrase then one that can
+    #: end one, by the starts of their runs (the first's << 32 | the second's) → the ids of
+    #: the two-word phrases the pair is (mostly none).
+    pairs: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+
+#: Where a word's run starts, in its code; its length; its phrase roles.
+_START, _COUNT, _ROLES = 24, (1 << 22) - 1, 3
+
+
+class Ids:
+    """A numpy array of ints with room to grow at the end.
+
+    One thread at a time appends (under the WordIndex's lock), past the end of what the
+    codes published so far use, so a thread reading those is not disturbed; when there is no
+    room left the appending thread fills a larger copy, which the Memo then holds.
+    """
+
+    __slots__ = ("array", "used")
+
+    def __init__(self, room: int = 4096) -> None:
+        import numpy as np
+
+        self.array = np.zeros(room, np.int64)
+        #: Entries in use; the first is not used, so that no run starts at 0.
+        self.used = 1
+
+    def extend(self, values: list[int]) -> Ids:
+        """Append ``values``; returns self, or a larger copy with them in it."""
+        import numpy as np
+
+        used = self.used + len(values)
+        grown = self
+        if used > len(self.array):
+            grown = Ids(max(used, 2 * len(self.array)))
+            grown.array[: self.used] = self.array[: self.used]
+        grown.array[self.used : used] = np.fromiter(values, np.int64, len(values))
+        grown.used = used
+        return grown
+
+
+def gather(flat: NDArray[np.int64], starts: NDArray[Any], lengths: NDArray[Any]) -> Any:
+    """The runs ``flat[start:start + length]``, concatenated, in numpy: no Python loop."""
+    import numpy as np
+
+    ends = lengths.cumsum()
+    total = int(ends[-1]) if len(ends) else 0
+    # output position i, in the run j, reads flat[starts[j] + i - (ends[j] - lengths[j])]
+    return flat[(starts - ends + lengths).repeat(lengths) + np.arange(total)]
 
 
 class WordIndex:
@@ -350,10 +405,11 @@ class WordIndex:
     the folded words are equal; ``prefix`` words when the folded text word starts with them.
 
     Which query words a text word matches is worked out once per distinct word as written and
-    remembered (:meth:`hits`), so that a text costs a dictionary look-up per distinct word:
-    folding, stemming and prefix cuts run only for words never met before (#6: the look-ups
-    with stems and prefixes per text were most of the time per article at 10,000 rules).
-    Likewise the two-word phrases a pair of adjacent words makes (:meth:`phrases`).
+    remembered (:class:`Memo`), so that a text costs a look-up per word: folding, stemming
+    and prefix cuts run only for words never met before (#6: the look-ups with stems and
+    prefixes per text were most of the time per article at 10,000 rules). Likewise the
+    two-word phrases a pair of adjacent words makes. A text's words become numbers, and the
+    rest is numpy: the query words they match, the pairs that may be phrases (:meth:`keys`).
     """
 
     #: Forget the words (and word pairs) met beyond this many (a daemon meets new words
@@ -374,6 +430,8 @@ class WordIndex:
         self.pairs = pairs or {}
         self.firsts = frozenset(first for first, _ in self.pairs)
         self.seconds = frozenset(second for _, second in self.pairs)
+        #: One more than the largest id of a query word or phrase.
+        self.size = 1 + max(chain((wid for _, _, wid in words), self.pairs.values()), default=-1)
         stemmed = [text for text, how, _ in words if how == "stem"]
         stems = dict(zip(stemmed, analyzer.stem_many(plan, stemmed), strict=True))
         by_stem: dict[str, list[int]] = defaultdict(list)
@@ -393,62 +451,98 @@ class WordIndex:
         self.by_stem, self.by_fold, self.by_prefix = dict(by_stem), dict(by_fold), dict(by_prefix)
         self.prefix_lengths = sorted({len(prefix) for prefix in by_prefix})
         self._memo = Memo()
+        self._lock = threading.Lock()
 
-    def hits(self, words: set[str]) -> Memo:
-        """The memo, with ``words`` in it (see :class:`Memo`)."""
+    def keys(self, words: list[str]) -> tuple[Memo, NDArray[np.intp]]:
+        """The memo, with ``words`` (a text's tokens) in it; and the ids of the query words and
+        two-word phrases the text has, sorted.
+
+        One look-up per token gives its code (see :class:`Memo`); then numpy: the query words
+        of every token marked in an array of the ids, and the adjacent pairs whose first word
+        can start a phrase and whose second can end one found with array operations (#6:
+        building a text's set of words, the union of their query words and a pass over the
+        tokens for the pairs cost twice as much at 10,000 rules, in the bench's interleaving).
+        """
+        import numpy as np
+
         memo = self._memo
-        new = words.difference(memo.hits)
-        if new:
-            if len(memo.hits) + len(new) > self.LIMIT:
-                memo = self._memo = Memo()
-                new = words
+        if not words:
+            return memo, np.zeros(0, np.intp)
+        try:
+            codes = np.fromiter(map(memo.codes.__getitem__, words), np.int64, len(words))
+        except KeyError:
+            memo = self._learn(set(words))
+            codes = np.fromiter(map(memo.codes.__getitem__, words), np.int64, len(words))
+        ids = memo.ids.array  # read after the codes: it has every run they point to
+        starts = codes >> _START
+        found = np.zeros(self.size, bool)
+        found[gather(ids, starts, codes >> 2 & _COUNT)] = True
+        if self.pairs:
+            roles = codes & _ROLES
+            at = (roles[:-1] >> 1 & roles[1:]).nonzero()[0]
+            if len(at):
+                pairs = starts[at] << 32 | starts[at + 1]
+                found[self.phrases(memo, set(pairs.tolist()))] = True
+        return memo, found.nonzero()[0]
+
+    def _learn(self, words: set[str]) -> Memo:
+        """Work out what the words of ``words`` not met before match, and remember it."""
+        with self._lock:
+            memo = self._memo
+            new = words.difference(memo.codes)
+            if not new:
+                return memo
+            if len(memo.codes) + len(new) > self.LIMIT:
+                memo, new = Memo(), words
             known = self.analyzer.learn(self.plan, new)
             folded, stems = known.folded, known.stems
             firsts, seconds = self.firsts, self.seconds
-            hits, owners = memo.hits, memo.owners
+            owners, hits = memo.owners, memo.hits
+            codes: dict[str, int] = {}
+            flat: list[int] = []
+            start = memo.ids.used
             for word in new:
                 found = self._ids(folded[word], stems[word])
-                if found:
-                    for wid in found:
-                        forms = owners.get(wid)
-                        if forms is None:
-                            owners[wid] = {word}
-                        else:
-                            forms.add(word)
-                    memo.hitting.add(word)
-                    if not firsts.isdisjoint(found):
-                        memo.starters.add(word)
-                    if not seconds.isdisjoint(found):
-                        memo.enders.add(word)
-                # last: a thread that finds the word here, and so leaves it to this one,
-                # finds it in the other containers too
-                hits[word] = found
-        return memo
+                if not found:
+                    codes[word] = 0
+                    continue
+                for wid in found:
+                    forms = owners.get(wid)
+                    if forms is None:
+                        owners[wid] = {word}
+                    else:
+                        forms.add(word)
+                memo.hitting.add(word)
+                hits[start] = found
+                roles = 2 * (not firsts.isdisjoint(found)) + (not seconds.isdisjoint(found))
+                codes[word] = start << _START | len(found) << 2 | roles
+                flat.extend(found)
+                start += len(found)
+            memo.ids = memo.ids.extend(flat)
+            memo.codes.update(codes)  # last: a thread that finds a word's code finds the rest
+            self._memo = memo
+            return memo
 
-    def phrases(self, memo: Memo, candidates: set[tuple[str, str]]) -> set[int]:
-        """The ids of the two-word phrases that the word pairs ``candidates`` make, each pair's
-        worked out once and remembered (#6: a loop over a text's ~100 candidate pairs per
-        article cost more than the look-ups)."""
+    def phrases(self, memo: Memo, codes: set[int]) -> list[int]:
+        """The ids of the two-word phrases that the word pairs ``codes`` (numbered as in
+        :attr:`Memo.pairs`) make, each pair's worked out once and remembered (#6: a loop over
+        a text's ~100 candidate pairs per article cost more than the look-ups)."""
         known = memo.pairs
-        new = candidates.difference(known)
+        new = codes.difference(known)
         if new:
             if len(known) + len(new) > self.LIMIT:
                 known = memo.pairs = {}
-                new = candidates
+                new = codes
             hits, pairs = memo.hits, self.pairs
-            for first, second in new:
-                after = hits[second]
-                known[first, second] = (
-                    tuple(
-                        phrase
-                        for a in hits[first]
-                        for b in after
-                        if (phrase := pairs.get((a, b))) is not None
-                    )
-                    if after
-                    else ()
+            for code in new:
+                after = hits[code & 0xFFFFFFFF]
+                known[code] = tuple(
+                    phrase
+                    for a in hits[code >> 32]
+                    for b in after
+                    if (phrase := pairs.get((a, b))) is not None
                 )
-        return set().union(*map(known.__getitem__, candidates))
+        return list(chain.from_iterable(map(known.__getitem__, codes)))
 
     def _ids(self, folded: str, stem: str) -> tuple[int, ...]:
         found: set[int] = set()
@@ -468,33 +562,47 @@ class WordIndex:
 class FieldText:
     """One field of a text (title or body) tokenised once, and the query words found in it.
 
-    ``present`` is the set of the ids of the query words it has; their positions (for
-    phrases, NEAR and spans) are found when something asks, word by word: a NEAR needs a
-    few of the hundreds of query words a text has at 10,000 rules (#6).
+    ``keys`` are the ids of the query words and two-word phrases it has (numpy, for deciding),
+    ``present`` the same as a set, made when something asks (a test of a candidate); their
+    positions (for phrases, NEAR and spans) are found when something asks, word by word: a
+    NEAR needs a few of the hundreds of query words a text has at 10,000 rules (#6).
     """
 
-    __slots__ = ("_at", "_memo", "_offsets", "_where", "present", "text", "tokens", "types")
+    __slots__ = (
+        "_at",
+        "_memo",
+        "_offsets",
+        "_present",
+        "_types",
+        "_where",
+        "keys",
+        "text",
+        "tokens",
+    )
 
     def __init__(self, text: str, index: WordIndex) -> None:
         self.text = text
         self.tokens = tokens(text) if text else []
-        self.types = types = set(self.tokens)
-        self._memo = memo = index.hits(types)
-        #: The ids of the query words and two-word phrases found in this field.
-        self.present: set[int] = set().union(*map(memo.hits.__getitem__, types))
-        if not memo.starters.isdisjoint(types) and not memo.enders.isdisjoint(types):
-            words = self.tokens
-            # the pairs whose first word can start a phrase and whose second can end one,
-            # picked in C (#6: at 10,000 rules 41 pairs per body instead of the 164 whose
-            # first word starts one, sparse, 30 instead of 105 dense; each is a look-up in
-            # memo.pairs, which the other engines' work evicts from the caches: per article
-            # 0.86-0.89x the time, both profiles, A/B interleaved as the bench)
-            starting = list(compress(pairwise(words), map(memo.starters.__contains__, words)))
-            ending = map(memo.enders.__contains__, map(itemgetter(1), starting))
-            self.present.update(index.phrases(memo, set(compress(starting, ending))))
+        self._memo, self.keys = index.keys(self.tokens)
+        self._present: set[int] | None = None
+        self._types: set[str] | None = None
         self._where: dict[int, list[int]] = {}
         self._at: dict[str, list[int]] | None = None
         self._offsets: list[tuple[int, int]] | None = None
+
+    @property
+    def present(self) -> set[int]:
+        """The ids of the query words and two-word phrases found in this field."""
+        if self._present is None:
+            self._present = set(self.keys.tolist())
+        return self._present
+
+    @property
+    def types(self) -> set[str]:
+        """The field's distinct words, as written."""
+        if self._types is None:
+            self._types = set(self.tokens)
+        return self._types
 
     def positions(self, wid: int) -> list[int]:
         """The token positions where query word ``wid`` occurs, in order."""

@@ -1,7 +1,8 @@
 """Evaluate many queries against one text: tokenise it once, look up, then check.
 
-    text ─tokens─► distinct words ─memo: word as written → query words it matches─► present
-    adjacent word pairs whose first word starts a query phrase ─► two-word phrases present
+    text ─tokens─► codes (memo: word as written → where the query words it matches are, and
+    whether it can start or end a two-word phrase) ─numpy─► query words present; adjacent
+    pairs of a starting and an ending word ─memo of pairs─► two-word phrases present
     present keys ─► clause ids met, and queries a NOT key excludes ─count per query (numpy)─►
     candidates: direct ones, not excluded ─► matched
     other candidates (NEAR, 3+ word phrases, fields, metadata) ─positions of their words
@@ -42,6 +43,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
 from itertools import chain
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -93,21 +95,37 @@ class Doc:
         index = matcher.plan_index(plan)
         self.key_ids = matcher.key_ids
         self.fields = {"title": index.field(title), "text": index.field(text)}
-        #: Per field, the ids of the query keys (words, two-word phrases) found in it; and in
-        #: either.
-        self.present = {name: field.present for name, field in self.fields.items()}
-        in_title, in_text = self.present["title"], self.present["text"]
-        # not copied when one field has none (compile_queries' texts have no title); the sets
-        # are never changed after this
-        self.anywhere = in_title | in_text if in_title and in_text else in_title or in_text
+        in_title, in_text = self.fields["title"].keys, self.fields["text"].keys
+        #: The ids of the query keys (words, two-word phrases) found in either field, sorted
+        #: per field (numpy; a key in both is there twice).
+        self.keys = in_text
+        if len(in_title):
+            import numpy as np
+
+            self.keys = np.concatenate((in_title, in_text))
         source, url, lang = meta
-        self.source = tuple(analyze.fold(token) for token in analyze.tokens(source))
+        self.source = (
+            tuple(analyze.fold(token) for token in analyze.tokens(source)) if source else ()
+        )
         self.host = host_key(urlsplit(url).hostname or "") if url else ""
         self.lang = (lang or "").strip().lower().replace("_", "-").split("-")[0]
         self._truth: dict[int, bool] = {}
         self._occ: dict[tuple[int, str], list[Occ]] = {}
         self._spans: dict[tuple[int, str], list[tuple[int, int]]] = {}
         self._by_key: dict[tuple[int, str], list[Stretch]] = {}
+
+    @cached_property
+    def present(self) -> dict[str, set[int]]:
+        """Per field, the ids of the query keys found in it, as a set (made when a test asks)."""
+        return {name: field.present for name, field in self.fields.items()}
+
+    @cached_property
+    def anywhere(self) -> set[int]:
+        """The ids of the query keys found in either field, as a set."""
+        in_title, in_text = self.present["title"], self.present["text"]
+        # not copied when one field has none (compile_queries' texts have no title); the sets
+        # are never changed after this
+        return in_title | in_text if in_title and in_text else in_title or in_text
 
     def locate(self, wids: set[int]) -> None:
         """Find, in one pass per field, the positions of those of ``wids`` each field has."""
@@ -508,8 +526,7 @@ class Matcher:
         """
         import numpy as np
 
-        anywhere = doc.anywhere
-        keys = np.fromiter(anywhere, np.intp, len(anywhere))
+        keys = doc.keys
         clause_count = len(self.clause_query)
         met = np.zeros(clause_count + len(self.need), bool)
         met[_gather(self.postings, keys)] = True

@@ -168,3 +168,15 @@ def test_two_word_phrases_are_still_found_after_the_memory_of_word_pairs_is_rese
     assert 2 in mixed.present
     assert 2 in after.present
     assert 2 not in index.field("rights human").present
+
+
+def test_query_words_are_still_found_after_the_memory_grows_its_arrays() -> None:
+    index = WordIndex([("x", "stem", 0), ("w", "prefix", 1)], Analyzer(), plan_for("en"))
+    # 3,000 words matching w*, then 3,000 more: the second text does not fit the room left
+    index.field("x " + " ".join(f"w{i}" for i in range(3000)))
+    index.field(" ".join(f"w{i}" for i in range(3000, 6000)))
+
+    again = index.field("w17 and then w4999")
+
+    assert again.present == {1}
+    assert again.positions(1) == [0, 3]
