@@ -40,7 +40,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import chain, compress
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import Stemmer
@@ -340,11 +340,6 @@ class Memo:
     ids: Ids = field(default_factory=lambda: Ids())
     #: The start of a word's run in ``ids`` → that run, for the pairs below.
     hits: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    #: The text words that match some query word.
-    hitting: set[str] = field(default_factory=set)
-    #: Per query word id, the text words that match it (a field's positions of a query word
-    #: are those of the field's words among them: no per-text reverse mapping, #6).
-    owners: dict[int, set[str]] = field(default_factory=dict)
     #: A pair of adjacent text words, one that can start a two-word phrase then one that can
     #: end one, by the starts of their runs (the first's << 32 | the second's) → the ids of
     #: the two-word phrases the pair is (mostly none).
@@ -453,9 +448,10 @@ class WordIndex:
         self._memo = Memo()
         self._lock = threading.Lock()
 
-    def keys(self, words: list[str]) -> tuple[Memo, NDArray[np.intp]]:
-        """The memo, with ``words`` (a text's tokens) in it; and the ids of the query words and
-        two-word phrases the text has, sorted.
+    def keys(self, words: list[str]) -> tuple[NDArray[np.intp], NDArray[np.int64], Any]:
+        """The ids of the query words and two-word phrases that ``words`` (a text's tokens)
+        have, sorted; and the ids of the query words each token matches, one run per token in
+        order, with the runs' lengths (for positions).
 
         One look-up per token gives its code (see :class:`Memo`); then numpy: the query words
         of every token marked in an array of the ids, and the adjacent pairs whose first word
@@ -467,23 +463,24 @@ class WordIndex:
 
         memo = self._memo
         if not words:
-            return memo, np.zeros(0, np.intp)
+            return np.zeros(0, np.intp), np.zeros(0, np.int64), np.zeros(0, np.int64)
         try:
             codes = np.fromiter(map(memo.codes.__getitem__, words), np.int64, len(words))
         except KeyError:
             memo = self._learn(set(words))
             codes = np.fromiter(map(memo.codes.__getitem__, words), np.int64, len(words))
         ids = memo.ids.array  # read after the codes: it has every run they point to
-        starts = codes >> _START
+        starts, lengths = codes >> _START, codes >> 2 & _COUNT
+        hits = gather(ids, starts, lengths)
         found = np.zeros(self.size, bool)
-        found[gather(ids, starts, codes >> 2 & _COUNT)] = True
+        found[hits] = True
         if self.pairs:
             roles = codes & _ROLES
             at = (roles[:-1] >> 1 & roles[1:]).nonzero()[0]
             if len(at):
                 pairs = starts[at] << 32 | starts[at + 1]
                 found[self.phrases(memo, set(pairs.tolist()))] = True
-        return memo, found.nonzero()[0]
+        return found.nonzero()[0], hits, lengths
 
     def _learn(self, words: set[str]) -> Memo:
         """Work out what the words of ``words`` not met before match, and remember it."""
@@ -497,7 +494,7 @@ class WordIndex:
             known = self.analyzer.learn(self.plan, new)
             folded, stems = known.folded, known.stems
             firsts, seconds = self.firsts, self.seconds
-            owners, hits = memo.owners, memo.hits
+            hits = memo.hits
             codes: dict[str, int] = {}
             flat: list[int] = []
             start = memo.ids.used
@@ -506,13 +503,6 @@ class WordIndex:
                 if not found:
                     codes[word] = 0
                     continue
-                for wid in found:
-                    forms = owners.get(wid)
-                    if forms is None:
-                        owners[wid] = {word}
-                    else:
-                        forms.add(word)
-                memo.hitting.add(word)
                 hits[start] = found
                 roles = 2 * (not firsts.isdisjoint(found)) + (not seconds.isdisjoint(found))
                 codes[word] = start << _START | len(found) << 2 | roles
@@ -564,16 +554,17 @@ class FieldText:
 
     ``keys`` are the ids of the query words and two-word phrases it has (numpy, for deciding),
     ``present`` the same as a set, made when something asks (a test of a candidate); their
-    positions (for phrases, NEAR and spans) are found when something asks, word by word: a
-    NEAR needs a few of the hundreds of query words a text has at 10,000 rules (#6).
+    positions (for phrases, NEAR and spans) are found when something asks, from the query
+    words of each token: a NEAR needs a few of the hundreds of query words a text has at
+    10,000 rules (#6).
     """
 
     __slots__ = (
-        "_at",
-        "_memo",
+        "_hits",
+        "_lengths",
         "_offsets",
         "_present",
-        "_types",
+        "_size",
         "_where",
         "keys",
         "text",
@@ -583,11 +574,10 @@ class FieldText:
     def __init__(self, text: str, index: WordIndex) -> None:
         self.text = text
         self.tokens = tokens(text) if text else []
-        self._memo, self.keys = index.keys(self.tokens)
+        self.keys, self._hits, self._lengths = index.keys(self.tokens)
+        self._size = index.size
         self._present: set[int] | None = None
-        self._types: set[str] | None = None
         self._where: dict[int, list[int]] = {}
-        self._at: dict[str, list[int]] | None = None
         self._offsets: list[tuple[int, int]] | None = None
 
     @property
@@ -597,79 +587,38 @@ class FieldText:
             self._present = set(self.keys.tolist())
         return self._present
 
-    @property
-    def types(self) -> set[str]:
-        """The field's distinct words, as written."""
-        if self._types is None:
-            self._types = set(self.tokens)
-        return self._types
-
     def positions(self, wid: int) -> list[int]:
         """The token positions where query word ``wid`` occurs, in order."""
         found = self._where.get(wid)
         if found is None:
-            forms = self._memo.owners.get(wid)
-            # the field's words that match it: the smaller set is walked, in C
-            types = forms.intersection(self.types) if forms else ()
-            if not types:
-                found = []
-            else:
-                at = self._at
-                if at is None:
-                    at = self._at = self._all_positions()
-                if len(types) == 1:
-                    (token,) = types
-                    found = at[token]
-                else:
-                    found = sorted(p for token in types for p in at[token])
-            self._where[wid] = found
+            self.locate({wid})
+            found = self._where[wid]
         return found
 
     def locate(self, wids: set[int]) -> None:
-        """Find the positions of the query words ``wids`` (those of the field's ``present``)
-        in one pass over the field's tokens that picks, in C, the words matching them.
+        """Find the positions of the query words ``wids`` at once: the tokens' query words
+        that are among them picked with numpy, then grouped per query word.
 
-        :meth:`positions` then answers for them without a pass over every word (#6: the NEAR
-        candidates of an article need a few query words; with this pass their tests took
-        0.049 ms per article body at 1,000 rules, 0.082 ms after finding every word's
-        positions; 0.21 against 0.23 ms at 10,000 rules).
+        :meth:`positions` then answers for them (#6: at 10,000 dense rules the NEAR
+        candidates of an article need ~70 query words; a pass over the tokens picking the
+        text words that match them, from per-word sets of the text words matching each query
+        word, took most of the tests' time).
         """
         wids = wids.difference(self._where)
         if not wids:
             return
-        owners = self._memo.owners
-        forms = self.types.intersection(chain.from_iterable(map(owners.__getitem__, wids)))
-        at: dict[str, list[int]] = {}
-        tokens = self.tokens
-        for i, token in compress(enumerate(tokens), map(forms.__contains__, tokens)):
-            found = at.get(token)
-            if found is None:
-                at[token] = [i]
-            else:
-                found.append(i)
-        where = self._where
-        for wid in wids:
-            types = owners[wid].intersection(forms)
-            if len(types) == 1:
-                (token,) = types
-                where[wid] = at[token]
-            else:
-                where[wid] = sorted(p for token in types for p in at[token])
+        import numpy as np
 
-    def _all_positions(self) -> dict[str, list[int]]:
-        """Every word of the field (as written) that matches a query word → its positions, in
-        one pass (#6: a scan of the tokens per word asked for cost more once a few NEAR rules
-        were candidates; the other words, half of an article's at 10,000 rules, are skipped
-        in C: 0.066 against 0.081 ms per article body)."""
-        at: dict[str, list[int]] = {}
-        tokens = self.tokens
-        for i, token in compress(enumerate(tokens), map(self._memo.hitting.__contains__, tokens)):
-            found = at.get(token)
-            if found is None:
-                at[token] = [i]
-            else:
-                found.append(i)
-        return at
+        wanted = np.zeros(self._size, bool)
+        wanted[list(wids)] = True
+        hits = self._hits
+        picked = wanted[hits].nonzero()[0]
+        where: dict[int, list[int]] = {wid: [] for wid in wids}
+        # the token of each entry of hits: its run's number
+        token_of = np.arange(len(self._lengths)).repeat(self._lengths)
+        for wid, at in zip(hits[picked].tolist(), token_of[picked].tolist(), strict=True):
+            where[wid].append(at)
+        self._where.update(where)
 
     def offsets(self) -> list[tuple[int, int]]:
         if self._offsets is None:
