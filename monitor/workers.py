@@ -66,6 +66,8 @@ OUTBOX = "outbox"
 FEEDS_EVERY = 10.0
 #: How often the web role refreshes the workers and the queue depth for /metrics.
 QUEUE_EVERY = 5.0
+#: Ended jobs (failed, cancelled, aborted) stay in the queue this long, for a look at why.
+JOBS_KEPT = timedelta(days=7)
 #: A worker whose connection to PostgreSQL broke starts again after this many seconds.
 RECONNECT_AFTER = 2.0
 
@@ -210,8 +212,7 @@ async def run_scheduler(config: Config, url: str, stopping: asyncio.Event) -> No
     async with app.open_async():
         jobs = scheduler.build(config, datetime.now(UTC), poll, digest, no_rules)
         jobs.add_job(retries, "interval", minutes=1, id="retries", coalesce=True)
-        if config.monitor.keep is not None:
-            jobs.add_job(maintain, "interval", hours=24, id="maintain", coalesce=True)
+        jobs.add_job(maintain, "interval", hours=24, id="maintain", coalesce=True)
         jobs.start()
         event(
             log,
@@ -332,12 +333,23 @@ class Worker:
             await work()
 
     async def maintain(self) -> None:
+        """Daily: retention in the store (``[monitor] keep``), and the queue's ended jobs
+        older than ``JOBS_KEPT``: the successful ones are deleted as they end, the others
+        (a poll that failed, one put back twice) would pile up over months unattended."""
+
         async def work() -> None:
             keep = self.config.monitor.keep
             if keep is not None:
                 store = self.services.store
                 pruned = await self.services.db(store.prune, _now() - keep)
                 event(log, "store.pruned", articles=pruned, older_than=f"{keep.days}d")
+            await self.app.job_manager.delete_old_jobs(
+                nb_hours=int(JOBS_KEPT.total_seconds() // 3600),
+                include_failed=True,
+                include_cancelled=True,
+                include_aborted=True,
+            )
+            event(log, "queue.pruned", older_than=f"{JOBS_KEPT.days}d")
 
         await self._boundary("maintain", work())
 

@@ -501,3 +501,55 @@ def test_a_job_whose_end_was_never_recorded_is_run_again_by_its_own_worker(
         assert worker.stop() == 0, "".join(worker.log)
     assert farm.polls["f0"] == 1
     assert any("job.orphan_rescued" in line for line in worker.log), "".join(worker.log)
+
+
+def test_the_daily_maintenance_clears_ended_jobs_older_than_a_week(
+    project: Path, site: LocalSite, smtp: LocalSMTP, pg_url: str
+) -> None:
+    # Months unattended: the queue keeps the jobs that did not succeed (for a look at why),
+    # but not forever. A failed job from 8 days ago goes, one from an hour ago stays.
+    import asyncio
+
+    import psycopg
+
+    from monitor.workers import MAINTAIN, POLL, defer, make_app
+
+    farm = Farm(site, feeds=1, items=1, delay=0.0)
+    config = write_config(project, pg_url, smtp, farm.sources(every="1h"), "")
+
+    async def failed_jobs() -> list[int]:
+        app = make_app(pg_url)
+        async with app.open_async():
+            ids = []
+            for n in range(2):
+                task = app.configure_task(POLL, schedule_in={"hours": 1})
+                ids.append(int(await task.defer_async(source=f"gone {n}")))
+            return ids
+
+    worker = MonitorProcess(config, "run", "--role", "worker")
+    try:
+        worker.wait_for("worker.started", timeout=120)  # the queue's schema is in place
+        old, recent = asyncio.run(failed_jobs())
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE procrastinate_jobs SET status = 'failed' WHERE id = ANY(%s)",
+                ([old, recent],),
+            )
+            conn.execute(
+                "UPDATE procrastinate_events SET at = now() - interval '8 days' WHERE job_id = %s",
+                (old,),
+            )
+
+        async def queue_maintenance() -> None:
+            app = make_app(pg_url)
+            async with app.open_async():
+                await defer(app, MAINTAIN, lock="maintain", queueing_lock="maintain")
+
+        asyncio.run(queue_maintenance())
+        worker.wait_for("queue.pruned", timeout=30)
+    finally:
+        assert worker.stop() == 0, "".join(worker.log)
+    with psycopg.connect(pg_url) as conn:
+        left = {row[0] for row in conn.execute("SELECT id FROM procrastinate_jobs")}
+    assert old not in left
+    assert recent in left
