@@ -6,10 +6,12 @@ letter). Everything else separates tokens, so:
 - ``Nur-Sultan``, ``Алма-Ата``, ``COVID-19`` are two tokens each; a query word with a hyphen
   becomes a phrase of its parts, so ``Nur-Sultan`` matches "Nur-Sultan", "Nur–Sultan" and
   "Nur Sultan", and ``Sultan`` alone matches them too.
-- After an apostrophe (``'``, ``’``, ``ʼ``) a lone ``s`` ending the word is the English
+- After an apostrophe (``'`` or ``’``) a lone ``s`` ending the word is the English
   possessive or "is" and is dropped: "Kazakhstan's" is the one token "Kazakhstan" (its span
   leaves out the "'s"), so the query ``Kazakhstan`` matches it and ``"Kazakhstan's economy"``
   matches "Kazakhstan economy". Other apostrophes split: "d'Estaing" is "d" + "Estaing".
+  U+02BC (``ʼ``, the modifier letter apostrophe) is a letter to Unicode, so it stays inside
+  the word: "Kazakhstanʼs" is one token, matched by ``Kazakhstanʼs`` or ``Kazakhstan*``.
 - Numbers are tokens like words: ``2024``; "10,000" is "10" + "000" (a query ``10,000`` is a
   phrase of both).
 
