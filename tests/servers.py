@@ -13,6 +13,7 @@ import email.policy
 import hashlib
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -316,13 +317,37 @@ class MonitorProcess:
         self.reader.join(timeout=5)
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 40) -> int:
-        """Send ``signum``, wait for the exit status, and keep the rest of the log."""
+        """Send ``signum``, wait for the exit status, and keep the rest of the log; a process
+        still running after ``timeout`` has its threads' stacks dumped (py-spy), is killed and
+        fails the test with its log and those stacks."""
         self.process.send_signal(signum)
-        code = self.process.wait(timeout=timeout)
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stacks = _stacks(self.process.pid)
+            self.kill()
+            while not self.lines.empty():
+                self.log.append(self.lines.get())
+            raise AssertionError(
+                f"still running {timeout:g} s after {signal.Signals(signum).name}:\n"
+                f"{''.join(self.log)}\n{stacks}"
+            ) from None
         self.reader.join(timeout=5)
         while not self.lines.empty():
             self.log.append(self.lines.get())
         return code
+
+
+def _stacks(pid: int) -> str:
+    """The Python stacks of process ``pid`` (py-spy, if installed), for a failure message."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    try:
+        done = subprocess.run(
+            [spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(no stacks: {exc})"
+    return done.stdout + done.stderr
 
 
 class LocalDNS:
