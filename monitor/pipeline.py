@@ -108,10 +108,10 @@ async def poll_source(
         # Nothing to fetch: the two writes go side by side (one round trip's wait, not two,
         # for a PostgreSQL worker, #9). Their order does not matter here: new validators
         # stored without the old items only means those are remembered at the next change.
-        await asyncio.gather(
-            *([db(store.remember_items, source.name, old, "old", now)] if old else []),
-            db(store.record_poll, source.name, now, fetched, None, due),
-        )
+        writes = [db(store.record_poll, source.name, now, fetched, None, due)]
+        if old:
+            writes.append(db(store.remember_items, source.name, old, "old", now))
+        await asyncio.gather(*writes)
     else:
         if old:
             await db(store.remember_items, source.name, old, "old", now)

@@ -360,31 +360,38 @@ class Worker:
         no longer running). A stalled poll whose source already has a newer poll waiting is
         marked failed instead: the waiting one does the work. A worker never takes its own
         jobs (worker id ``own``) for stalled: it knows they run, however late its heartbeat."""
-        from procrastinate.exceptions import ConnectorException, UniqueViolation
-        from procrastinate.jobs import Status
-
         manager = self.app.job_manager
         seconds = self.config.workers.stalled_after.total_seconds()
         rescued = 0
         for job in await manager.get_stalled_jobs(seconds_since_heartbeat=seconds):
             if own is not None and job.worker_id == own:
                 continue
-            try:
-                await manager.retry_job(job)
-            except UniqueViolation:
-                await manager.finish_job(job, Status.FAILED, delete_job=False)
-            except ConnectorException:  # another worker rescued it first
-                continue
-            rescued += 1
-            event(
-                log,
-                "job.rescued",
-                logging.WARNING,
-                job=job.call_string,
-                dead_worker=job.worker_id or "",
-                by=self.name,
-            )
+            if await self._put_back(job):  # else another worker rescued it first
+                rescued += 1
+                event(
+                    log,
+                    "job.rescued",
+                    logging.WARNING,
+                    job=job.call_string,
+                    dead_worker=job.worker_id or "",
+                    by=self.name,
+                )
         return rescued
+
+    async def _put_back(self, job: Any) -> bool:
+        """Queue a running ``job`` again, or mark it failed when a newer job of its source
+        waits (that one does the work); False when it is no longer running."""
+        from procrastinate.exceptions import ConnectorException, UniqueViolation
+        from procrastinate.jobs import Status
+
+        manager = self.app.job_manager
+        try:
+            await manager.retry_job(job)
+        except UniqueViolation:
+            await manager.finish_job(job, Status.FAILED, delete_job=False)
+        except ConnectorException:
+            return False
+        return True
 
     async def orphans(self, own: int) -> int:
         """Put back in the queue the jobs the database has as running under this worker
@@ -396,24 +403,15 @@ class Worker:
         heartbeat apart: between a job's end and the record of it there are milliseconds.
         Putting back a job that had run is harmless: a poll again finds nothing new, a
         delivery is in the outbox once."""
-        from procrastinate.exceptions import ConnectorException, UniqueViolation
-        from procrastinate.jobs import Status
-
-        manager = self.app.job_manager
-        doing = await manager.list_jobs_async(status="doing", worker_id=own)
+        doing = await self.app.job_manager.list_jobs_async(status="doing", worker_id=own)
         found = {job.id: job for job in doing if job.id is not None and job.id not in self.running}
         again = [job for job_id, job in found.items() if job_id in self.suspects]
         self.suspects = set(found) - {job.id for job in again}
         put_back = 0
         for job in again:
-            try:
-                await manager.retry_job(job)
-            except UniqueViolation:  # a newer job of that source waits: it does the work
-                await manager.finish_job(job, Status.FAILED, delete_job=False)
-            except ConnectorException:  # it ended meanwhile after all
-                continue
-            put_back += 1
-            event(log, "job.orphan_rescued", logging.WARNING, job=job.call_string, by=self.name)
+            if await self._put_back(job):  # else it ended meanwhile after all
+                put_back += 1
+                event(log, "job.orphan_rescued", logging.WARNING, job=job.call_string, by=self.name)
         return put_back
 
     async def _track(self, call_next: Callable[[], Awaitable[Any]], context: Any, _: Any) -> Any:

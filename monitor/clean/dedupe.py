@@ -138,7 +138,7 @@ def most_similar(new: str | None, stored: Signatures) -> int | None:
     ``recent_signatures`` gives is compared at once (each row's 64 values against the new
     one's, in numpy: #4, compared slice by slice in Python a cold catch of 2,000 articles
     spent seconds here on the writer thread); of equal scores the latest row wins."""
-    if new is None or not new or not len(stored):
+    if not new or not len(stored):
         return None
     import numpy as np
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.models import Signatures
+from monitor.store.rows import to_text
 
 __all__ = ["SIGNATURE_BYTES", "RecentSignatures", "from_rows"]
 
@@ -81,7 +82,7 @@ class RecentSignatures:
                 top = conn.execute("SELECT coalesce(max(id), 0) FROM articles").fetchone()
                 self._highest = int(top[0])
                 rows = conn.execute(
-                    self._QUERY + " AND found_at >= ? ORDER BY id", (_text(since),)
+                    self._QUERY + " AND found_at >= ? ORDER BY id", (to_text(since),)
                 ).fetchall()
             else:
                 rows = conn.execute(
@@ -141,9 +142,3 @@ def _grown(array: Any, capacity: int) -> Any:
     bigger = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
     bigger[: len(array)] = array
     return bigger
-
-
-def _text(when: datetime) -> str:
-    from monitor.store.rows import to_text
-
-    return to_text(when)
